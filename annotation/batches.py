@@ -1,0 +1,139 @@
+"""Batches: a draft set of labelled items, then frozen for good.
+
+The train/eval split is by chat and by hash: a chat is in eval when the first
+64 bits of sha256(chat id), as a fraction of 2^64, fall below the eval share.
+Every item of a chat lands on the same side, in every batch and every
+re-freeze, so no later batch trains on a chat an earlier one evaluated on (for
+the same share). When the hash puts every chat of a batch on one side, the chat
+with the smallest hash goes to eval, so both splits are non-empty whenever the
+batch spans two or more chats.
+"""
+
+import hashlib
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from annotation import exports
+from annotation.models import Batch, BatchItem, Item, Project
+from annotation.signals import batch_frozen
+
+
+def chat_fraction(chat_external_id: str) -> float:
+    digest = hashlib.sha256(chat_external_id.encode()).hexdigest()
+    return int(digest[:16], 16) / 2**64
+
+
+def eval_chats(chat_ids: list[str], *, eval_share: float) -> set[str]:
+    """The chats of a batch that belong to its eval split."""
+    chosen = {chat for chat in chat_ids if chat_fraction(chat) < eval_share}
+    distinct = set(chat_ids)
+    if len(distinct) >= 2 and eval_share > 0:
+        if not chosen:
+            chosen = {min(distinct, key=chat_fraction)}
+        elif chosen == distinct:
+            chosen = distinct - {max(distinct, key=chat_fraction)}
+    return chosen
+
+
+@transaction.atomic
+def batch_create(
+    *, project: Project, name: str, items: QuerySet[Item], created_by=None, eval_share: float | None = None
+) -> Batch:
+    """A draft batch of the items' current labels; "don't know" labels are left out."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "a batch needs a name"})
+    if Batch.objects.filter(project=project, name=name).exists():
+        raise ValidationError({"name": f"project {project.name!r} already has a batch named {name!r}"})
+    share = project.eval_share if eval_share is None else eval_share
+    if not 0 <= share < 1:
+        raise ValidationError({"eval_share": f"eval share must be in [0, 1), not {share}"})
+    rows = list(
+        items.filter(project=project)
+        .order_by("id")
+        .values_list("current_annotation_id", "sent_at", *exports.ITEM_FIELDS)
+    )
+    unlabelled = [row[2] for row in rows if row[0] is None]
+    if unlabelled:
+        raise ValidationError(
+            {"items": f"item {unlabelled[0]} has no label ({len(unlabelled)} unlabelled in all)"}
+        )
+    kept = [row for row in rows if row[3] not in project.abstain_options]
+    if not kept:
+        raise ValidationError({"items": "no labelled items to put in a batch"})
+    # Export order: chat id, time, message id — stable across databases.
+    kept.sort(key=lambda row: (row[8], row[1], row[9]))
+    batch = Batch.objects.create(project=project, name=name, eval_share=share, created_by=created_by)
+    in_eval = eval_chats([row[8] for row in kept], eval_share=share)
+    BatchItem.objects.bulk_create(
+        [
+            BatchItem(
+                batch=batch,
+                item_id=row[2],
+                annotation_id=row[0],
+                label=row[3],
+                split=BatchItem.EVAL if row[8] in in_eval else BatchItem.TRAIN,
+                position=position,
+                record=exports.record_line(exports.export_row(project=project, row=row[2:])),
+            )
+            for position, row in enumerate(kept)
+        ],
+        batch_size=2000,
+    )
+    batch.left_out = len(rows) - len(kept)
+    return batch
+
+
+@transaction.atomic
+def batch_refresh(*, batch: Batch) -> Batch:
+    """Re-read the draft's items' current labels (a lead fixed some since)."""
+    batch = Batch.objects.select_for_update().get(pk=batch.pk)
+    if batch.is_frozen:
+        raise ValidationError({"batch": f"batch {batch.name!r} is frozen and cannot change"})
+    project = batch.project
+    for batch_item in BatchItem.objects.filter(batch=batch).select_related("item"):
+        if batch_item.item.current_annotation_id != batch_item.annotation_id:
+            batch_item.annotation_id = batch_item.item.current_annotation_id
+            batch_item.label = batch_item.item.label
+            row = Item.objects.filter(pk=batch_item.item_id).values_list(*exports.ITEM_FIELDS).get()
+            batch_item.record = exports.record_line(exports.export_row(project=project, row=row))
+            batch_item.save(update_fields=["annotation", "label", "record"])
+    return batch
+
+
+@transaction.atomic
+def batch_freeze(*, batch: Batch, user=None) -> Batch:
+    """Freeze a draft: its labels are the snapshot, its hash names its exact export."""
+    batch = Batch.objects.select_for_update().get(pk=batch.pk)
+    if batch.is_frozen:
+        raise ValidationError({"batch": f"batch {batch.name!r} is already frozen ({batch.short_hash})"})
+    batch.train_count = BatchItem.objects.filter(batch=batch, split=BatchItem.TRAIN).count()
+    batch.eval_count = BatchItem.objects.filter(batch=batch, split=BatchItem.EVAL).count()
+    batch.content_hash = exports.content_hash(batch=batch)
+    batch.status = Batch.FROZEN
+    batch.frozen_at = timezone.now()
+    batch.save(update_fields=["train_count", "eval_count", "content_hash", "status", "frozen_at"])
+    batch_frozen.send(sender=Batch, batch=batch, user=user)
+    return batch
+
+
+def batch_preview(*, project: Project, items: QuerySet[Item], eval_share: float | None = None) -> dict:
+    """Counts per label and per split a batch of these items would have."""
+    share = project.eval_share if eval_share is None else eval_share
+    rows = list(items.filter(project=project).exclude(label="").values_list("label", "chat__external_id"))
+    kept = [row for row in rows if row[0] not in project.abstain_options]
+    in_eval = eval_chats([chat for _, chat in kept], eval_share=share)
+    counts: dict[str, dict[str, int]] = {}
+    for label, chat in kept:
+        split = BatchItem.EVAL if chat in in_eval else BatchItem.TRAIN
+        counts.setdefault(label, {BatchItem.TRAIN: 0, BatchItem.EVAL: 0})[split] += 1
+    return {
+        "by_label": counts,
+        "train": sum(c[BatchItem.TRAIN] for c in counts.values()),
+        "eval": sum(c[BatchItem.EVAL] for c in counts.values()),
+        "left_out": len(rows) - len(kept),
+        "eval_share": share,
+    }

@@ -1,0 +1,37 @@
+"""JSONL: one message object a line (`id`, `chat`, `sender`, `sent_at`, `text`, metadata)."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from annotation.importers.errors import ImportFailed, json_type_name
+from annotation.importers.reading import READ_BUFFER_BYTES, ReadProgress, iter_lines
+from annotation.importers.records import FieldProblem, StagedMessage, message_from_mapping
+
+
+def read_messages(path: Path, *, progress: ReadProgress) -> Iterator[StagedMessage]:
+    file = path.name
+    progress.file_no(file)
+    loads = json.loads
+    with open(path, "rb", buffering=READ_BUFFER_BYTES) as stream:
+        for line_no, line in iter_lines(stream, file=file, progress=progress):
+            if not line or line.isspace():
+                continue
+            try:
+                record = loads(line)
+            except json.JSONDecodeError as exc:
+                raise ImportFailed(
+                    f"invalid JSON at column {exc.colno}: {exc.msg}", file=file, line=line_no
+                ) from None
+            except RecursionError:
+                raise ImportFailed("JSON nested too deeply", file=file, line=line_no) from None
+            if not isinstance(record, dict):
+                raise ImportFailed(
+                    f"expected a JSON object, got {json_type_name(record)}",
+                    file=file, line=line_no,
+                )
+            try:
+                message = message_from_mapping(record, line_no)
+            except FieldProblem as exc:
+                raise ImportFailed(exc.problem, file=file, line=line_no, field=exc.field) from None
+            yield message

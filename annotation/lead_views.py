@@ -1,0 +1,297 @@
+"""The lead's screens: item browser, review with merge on conflict, guidelines, members."""
+
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from annotation import agreement, batches, exports, permissions, review, selectors, services
+from annotation.models import Batch, Guideline, ImportJob, Item, Membership
+from annotation.tasks import import_job_run
+from config.polling import render_polled
+
+PAGE_SIZE = 50
+FILTER_KEYS = ["label", "annotator", "batch", "guideline", "disagreement", "recheck", "reviewed", "q"]
+
+
+@require_GET
+@login_required
+def item_list(request, project_id: int):
+    project, role = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
+    filters = {key: request.GET.get(key, "").strip() for key in FILTER_KEYS}
+    page = Paginator(selectors.item_browse(project=project, filters=filters), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    query = urlencode({key: value for key, value in filters.items() if value})
+    context = {"project": project, "page": page, "filters": filters, "query": query, "role": role}
+    template = "annotation/items.html#results" if request.htmx else "annotation/items.html"
+    return render(request, template, context)
+
+
+def _review_context(project, item, **extra):
+    return {
+        "project": project,
+        "item": Item.objects.select_related("current_annotation__annotator").get(pk=item.pk),
+        "history": selectors.item_history(item=item),
+        **extra,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def item_review(request, project_id: int, item_id: int):
+    project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
+    item = get_object_or_404(Item, pk=item_id, project=project)
+    if request.method == "GET":
+        return render(request, "annotation/item_review.html", _review_context(project, item))
+    option = request.POST.get("option", "")
+    reason = request.POST.get("reason", "")
+    expected = request.POST.get("expected_current") or None
+    try:
+        review.item_review(
+            item=item,
+            lead=request.user,
+            option=option,
+            reason=reason,
+            expected_current_id=int(expected) if expected else None,
+        )
+    except review.StaleRevision as stale:
+        context = _review_context(
+            project, item, conflict={"option": option, "reason": reason, "theirs": stale.current}
+        )
+        return render(request, "annotation/item_review.html", context, status=409)
+    except (ValidationError, ValueError) as error:
+        messages = error.messages if isinstance(error, ValidationError) else [str(error)]
+        context = _review_context(project, item, errors=messages, draft={"option": option, "reason": reason})
+        return render(request, "annotation/item_review.html", context, status=400)
+    return redirect("annotation:item_review", project_id=project.pk, item_id=item.pk)
+
+
+@require_GET
+@login_required
+def agreement_view(request, project_id: int):
+    project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
+    summary = agreement.agreement_summary(project=project)
+    return render(request, "annotation/agreement.html", {"project": project, "summary": summary})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def guidelines(request, project_id: int):
+    project, role = permissions.project_for(request.user, project_id, roles=permissions.MEMBERS)
+    errors = []
+    if request.method == "POST":
+        if role not in permissions.LEADS:
+            raise PermissionDenied
+        try:
+            services.guideline_publish(
+                project=project,
+                text=request.POST.get("text", ""),
+                author=request.user,
+                recheck=request.POST.get("recheck") == "on",
+            )
+            return redirect("annotation:guidelines", project_id=project.pk)
+        except ValidationError as error:
+            errors = error.messages
+    versions = Guideline.objects.filter(project=project).select_related("created_by")
+    return render(
+        request,
+        "annotation/guidelines.html",
+        {"project": project, "versions": versions, "role": role, "errors": errors,
+         "can_edit": role in permissions.LEADS},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def members(request, project_id: int):
+    project, role = permissions.project_for(request.user, project_id, roles=permissions.ADMINS)
+    errors = []
+    if request.method == "POST":
+        username = request.POST.get("username", "").strip()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            errors.append(f"no user named {username!r}")
+        elif request.POST.get("action") == "remove":
+            if user == request.user:
+                errors.append("you cannot remove yourself")
+            else:
+                services.membership_remove(project=project, user=user)
+        else:
+            try:
+                with transaction.atomic():
+                    services.membership_set(project=project, user=user, role=request.POST.get("role", ""))
+            except ValidationError as error:
+                errors.extend(error.messages)
+        if not errors:
+            return redirect("annotation:members", project_id=project.pk)
+    memberships = Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+    return render(
+        request,
+        "annotation/members.html",
+        {"project": project, "memberships": memberships, "roles": Membership.ROLES, "errors": errors},
+        status=400 if errors else 200,
+    )
+
+
+def _store_upload(upload) -> Path:
+    """Keep an uploaded file under MEDIA_ROOT/imports with a name we choose."""
+    folder = Path(settings.MEDIA_ROOT) / "imports" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    suffix = "".join(Path(upload.name).suffixes[-2:])[:16]
+    safe_suffix = suffix if all(ch.isalnum() or ch == "." for ch in suffix) else ""
+    path = folder / f"upload{safe_suffix}"
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return path
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def import_upload(request, project_id: int):
+    project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
+    errors = []
+    if request.method == "POST":
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.IMPORT_MAX_BYTES:
+            return render(
+                request,
+                "annotation/import_upload.html",
+                {"project": project, "jobs": [], "errors": [
+                    f"the upload is {declared:,} bytes; the limit is {settings.IMPORT_MAX_BYTES:,} bytes"
+                ]},
+                status=413,
+            )
+        upload = request.FILES.get("file")
+        if upload is None:
+            errors.append("choose a file to import")
+        else:
+            job = ImportJob.objects.create(
+                project=project,
+                corpus_name=request.POST.get("corpus", "").strip() or "default",
+                file_name=upload.name[:255],
+                path=str(_store_upload(upload)),
+                format=request.POST.get("format", ""),
+                bytes_total=upload.size,
+                created_by=request.user,
+            )
+            transaction.on_commit(lambda: import_job_run.delay(job.pk))
+            return redirect("annotation:import_status", project_id=project.pk, job_id=job.pk)
+    jobs = ImportJob.objects.filter(project=project).order_by("-created_at")[:20]
+    return render(
+        request,
+        "annotation/import_upload.html",
+        {"project": project, "jobs": jobs, "errors": errors},
+        status=400 if errors else 200,
+    )
+
+
+@require_GET
+@login_required
+def import_status(request, project_id: int, job_id: int):
+    project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
+    job = get_object_or_404(ImportJob, pk=job_id, project=project)
+    return render_polled(
+        request, "annotation/import_status.html", "progress", {"project": project, "job": job},
+        finished=job.is_final,
+    )
+
+
+BATCH_SELECTIONS = {
+    "reviewed": "reviewed items",
+    "labelled": "all labelled items",
+}
+
+
+def _batch_items(project, selection: str, filters: dict):
+    items = selectors.item_browse(project=project, filters=filters).exclude(label="")
+    return items.filter(reviewed=True) if selection == "reviewed" else items
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def batch_list(request, project_id: int):
+    project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
+    source = request.POST if request.method == "POST" else request.GET
+    selection = source.get("selection", "reviewed")
+    filters = {key: source.get(key, "").strip() for key in FILTER_KEYS}
+    items = _batch_items(project, selection, filters)
+    errors = []
+    if request.method == "POST":
+        if source.get("confirm") != "on":
+            errors.append("tick the box to confirm: a frozen batch can never change")
+        else:
+            try:
+                with transaction.atomic():
+                    batch = batches.batch_create(
+                        project=project, name=source.get("name", ""), items=items, created_by=request.user
+                    )
+                    batch = batches.batch_freeze(batch=batch, user=request.user)
+                return redirect("annotation:batch_detail", project_id=project.pk, batch_id=batch.pk)
+            except ValidationError as error:
+                errors.extend(error.messages)
+    context = {
+        "project": project,
+        "batches": Batch.objects.filter(project=project).order_by("-created_at"),
+        "preview": batches.batch_preview(project=project, items=items),
+        "selection": selection,
+        "selections": BATCH_SELECTIONS,
+        "filters": filters,
+        "errors": errors,
+        "name": source.get("name", ""),
+    }
+    if request.htmx and request.method == "GET":
+        return render(request, "annotation/batches.html#preview", context)
+    return render(request, "annotation/batches.html", context, status=400 if errors else 200)
+
+
+@require_GET
+@login_required
+def batch_detail(request, project_id: int, batch_id: int):
+    project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
+    batch = get_object_or_404(Batch, pk=batch_id, project=project)
+    return render(
+        request,
+        "annotation/batch_detail.html",
+        {"project": project, "batch": batch, "downloads": EXPORT_DOWNLOADS},
+    )
+
+
+EXPORT_DOWNLOADS = {
+    # url name: (split, kind, label)
+    "alpaca-train": ("train", "alpaca", "Alpaca JSON, train"),
+    "alpaca-eval": ("eval", "alpaca", "Alpaca JSON, eval"),
+    "chat-train": ("train", "chat-jsonl", "Chat messages JSONL, train"),
+    "chat-eval": ("eval", "chat-jsonl", "Chat messages JSONL, eval"),
+    "dataset-info": ("train", "dataset-info", "LLaMA-Factory dataset_info.json"),
+}
+
+
+@require_GET
+@login_required
+def batch_export(request, project_id: int, batch_id: int, fmt: str):
+    project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
+    batch = get_object_or_404(Batch, pk=batch_id, project=project, status=Batch.FROZEN)
+    if fmt not in EXPORT_DOWNLOADS:
+        raise Http404(f"unknown export {fmt!r}")
+    split, kind, _ = EXPORT_DOWNLOADS[fmt]
+    if kind == "alpaca":
+        chunks, name = exports.alpaca_chunks(batch=batch, split=split), exports.file_name(batch=batch, split=split)
+    elif kind == "chat-jsonl":
+        chunks = exports.chat_jsonl_chunks(batch=batch, split=split)
+        name = exports.file_name(batch=batch, split=split, kind="chat-jsonl")
+    else:
+        chunks, name = iter([exports.dataset_info_bytes(batch=batch)]), "dataset_info.json"
+    response = StreamingHttpResponse(chunks, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -1,0 +1,372 @@
+"""The annotation data core: projects, corpora, items, labels and batches.
+
+Labels are append-only `Annotation` rows; `Item.current_annotation` points at
+the one in force and moves in the same transaction as the insert. A frozen
+`Batch` never changes again: its `content_hash` names its exact export.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+NO_EXTRACTION = "no_extraction"
+EXTRACTION = "extraction"
+DONT_KNOW = "dont_know"
+
+DEFAULT_INSTRUCTION = (
+    "Below is a chat history and a new message from a group chat. Decide whether "
+    "answering the new message needs information extracted from the history."
+)
+
+
+def default_options() -> list[dict]:
+    """The seed task's options (2405.02817), in the order annotators see them."""
+    return [
+        {"value": NO_EXTRACTION, "text": "no extraction needed", "key": "j"},
+        {"value": EXTRACTION, "text": "needs extraction from the context", "key": "k"},
+        {"value": DONT_KNOW, "text": "don't know", "key": "i"},
+    ]
+
+
+def default_abstain_options() -> list[str]:
+    return [DONT_KNOW]
+
+
+class Project(models.Model):
+    """A labelling task: its template, preprocessing rules and workflow settings."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    instruction = models.TextField(default=DEFAULT_INSTRUCTION)
+    options = models.JSONField(default=default_options)
+    # The option value that counts as the positive class in P/R/F1.
+    positive_option = models.CharField(max_length=64, default=EXTRACTION)
+    # Letter the options in a per-item shuffled order (the seed's format). Off,
+    # every item letters them in the project's order: tiny demo models can
+    # learn the task then, but not a permutation of letters as well.
+    shuffle_options = models.BooleanField(default=True)
+    # Option values that always count as a wrong prediction ("don't know").
+    abstain_options = models.JSONField(default=default_abstain_options)
+    context_window = models.PositiveSmallIntegerField(default=11)
+    merge_window_seconds = models.FloatField(default=18.0)
+    min_chars = models.PositiveSmallIntegerField(default=7)
+    candidate_threshold = models.FloatField(default=0.5)
+    guideline_version = models.PositiveIntegerField(default=1)
+    eval_share = models.FloatField(default=0.1)
+    lease_seconds = models.PositiveIntegerField(default=600)
+    # How many distinct annotators label each item (k > 1 measures agreement).
+    overlap = models.PositiveSmallIntegerField(default=1)
+    # Items still short of `overlap` labels: a counter kept by item_annotate so
+    # the annotator's progress needs no scan; None means "recount".
+    open_items = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def option_values(self) -> list[str]:
+        return [option["value"] for option in self.options]
+
+    def option_text(self, value: str) -> str:
+        for option in self.options:
+            if option["value"] == value:
+                return option["text"]
+        raise KeyError(value)
+
+
+class Membership(models.Model):
+    ANNOTATOR = "annotator"
+    LEAD = "lead"
+    ADMIN = "admin"
+    ROLES = [(ANNOTATOR, "Annotator"), (LEAD, "Lead"), (ADMIN, "Admin")]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=ROLES, default=ANNOTATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) in {self.project}"
+
+
+class Guideline(models.Model):
+    """One version of a project's labelling guidelines; versions only grow."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="guidelines")
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="guideline_unique_version"),
+        ]
+
+
+class Corpus(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="corpora")
+    name = models.CharField(max_length=200, default="default")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "corpora"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="corpus_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.name}"
+
+
+class Chat(models.Model):
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="chats")
+    external_id = models.CharField(max_length=255)
+    title = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["corpus", "external_id"], name="chat_unique_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.external_id
+
+
+class Message(models.Model):
+    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="messages")
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    external_id = models.CharField(max_length=255)
+    sender = models.CharField(max_length=255)
+    sent_at = models.DateTimeField()
+    text = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["corpus", "external_id"], name="message_unique_id"),
+        ]
+        indexes = [models.Index(fields=["chat", "sent_at", "id"], name="message_chat_time")]
+
+    def __str__(self) -> str:
+        return f"{self.external_id}: {self.text[:40]}"
+
+
+class Item(models.Model):
+    """A candidate message with its context, as annotators and models see it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    # The first message of the (possibly merged) candidate turn.
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="items")
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="items")
+    text = models.TextField()
+    sender = models.CharField(max_length=8)
+    sent_at = models.DateTimeField()
+    # Up to `context_window` earlier turns: [{"username": "A", "content": "...", "sent_at": "..."}]
+    context = models.JSONField(default=list)
+    score = models.FloatField(default=0.0)
+    category = models.CharField(max_length=64, blank=True, default="")
+    # Hidden gold label of generated corpora; never shown to annotators.
+    gold = models.CharField(max_length=64, blank=True, default="")
+    current_annotation = models.ForeignKey(
+        "Annotation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Denormalised from current_annotation for the hot list filters.
+    label = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    annotation_count = models.PositiveIntegerField(default=0)
+    reviewed = models.BooleanField(default=False)
+    # Sent back by a new guideline version: its label predates the guidelines in force.
+    needs_recheck = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "message"], name="item_unique_message"),
+        ]
+        indexes = [
+            # Next unlabelled item for the queue.
+            models.Index(fields=["project", "annotation_count", "id"], name="item_queue"),
+            models.Index(fields=["project", "label", "id"], name="item_label"),
+            models.Index(fields=["project", "reviewed", "id"], name="item_reviewed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.pk}: {self.text[:40]}"
+
+
+class Annotation(models.Model):
+    """One label revision. Rows are never updated or deleted."""
+
+    LABEL = "label"
+    REVIEW_ACCEPT = "accept"
+    REVIEW_OVERRIDE = "override"
+    SIMULATED = "simulated"
+    KINDS = [
+        (LABEL, "Label"),
+        (REVIEW_ACCEPT, "Accepted in review"),
+        (REVIEW_OVERRIDE, "Overridden in review"),
+        (SIMULATED, "Simulated annotator"),
+    ]
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations"
+    )
+    option = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=KINDS, default=LABEL)
+    guideline_version = models.PositiveIntegerField()
+    seconds_spent = models.FloatField(default=0.0)
+    reason = models.TextField(blank=True)
+    # The revision this one replaced as current, for history and reverts.
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Set when the submit arrived after its lease expired or the item was done.
+    late = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["item", "id"]
+        indexes = [
+            models.Index(fields=["annotator", "created_at"], name="annotation_by_user"),
+            models.Index(fields=["item", "annotator", "id"], name="annotation_item_user"),
+        ]
+
+
+class Assignment(models.Model):
+    """A lease on an item for one annotator; it lapses at `expires_at`."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One open lease per annotator and item.
+            models.UniqueConstraint(
+                fields=["item", "annotator"],
+                condition=Q(completed_at__isnull=True, released_at__isnull=True),
+                name="assignment_one_open_per_user",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["annotator", "completed_at", "expires_at"], name="assignment_open"),
+            models.Index(fields=["item", "expires_at"], name="assignment_item"),
+        ]
+
+
+class Batch(models.Model):
+    """A set of reviewed items. Frozen batches are immutable, named by hash."""
+
+    DRAFT = "draft"
+    FROZEN = "frozen"
+    STATUSES = [(DRAFT, "Draft"), (FROZEN, "Frozen")]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="batches")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=STATUSES, default=DRAFT)
+    eval_share = models.FloatField(default=0.1)
+    # sha256 of the batch's exact alpaca export (train then eval); set on freeze.
+    content_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    train_count = models.PositiveIntegerField(default=0)
+    eval_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    frozen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "-created_at"]
+        verbose_name_plural = "batches"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="batch_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.short_hash or self.status})"
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.status == self.FROZEN
+
+    @property
+    def short_hash(self) -> str:
+        return self.content_hash[:12]
+
+
+class BatchItem(models.Model):
+    """An item's label and split as frozen into a batch."""
+
+    TRAIN = "train"
+    EVAL = "eval"
+    SPLITS = [(TRAIN, "Train"), (EVAL, "Eval")]
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="batch_items")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="batch_items")
+    annotation = models.ForeignKey(Annotation, on_delete=models.PROTECT, related_name="+")
+    label = models.CharField(max_length=64)
+    split = models.CharField(max_length=8, choices=SPLITS)
+    # The item's exact alpaca record (one JSON line) and its place in the export,
+    # rendered once when the batch is made so exports only stream stored text.
+    record = models.TextField(default="")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "item"], name="batchitem_unique_item"),
+        ]
+        indexes = [
+            models.Index(fields=["batch", "split"], name="batchitem_split"),
+            models.Index(fields=["batch", "split", "position"], name="batchitem_export_order"),
+        ]
+
+
+class ImportJob(models.Model):
+    """An import run; the upload form and the command both record one."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    STATUSES = [(PENDING, "Pending"), (RUNNING, "Running"), (DONE, "Done"), (FAILED, "Failed")]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    corpus_name = models.CharField(max_length=200, default="default")
+    file_name = models.CharField(max_length=255)
+    path = models.CharField(max_length=1024)
+    format = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=16, choices=STATUSES, default=PENDING)
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    messages_added = models.PositiveIntegerField(default=0)
+    messages_skipped = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in {self.DONE, self.FAILED}

@@ -1,0 +1,44 @@
+"""A lead's review of an item: accept or override, with optimistic concurrency.
+
+The review form posts the revision it showed. If another revision became
+current meanwhile, the save is refused with `StaleRevision` (the view answers
+409 with a merge view showing both); nothing is written and nothing is lost.
+"""
+
+from django.db import transaction
+
+from annotation.models import Annotation, Item
+from annotation.services import item_annotate
+
+
+class StaleRevision(Exception):
+    def __init__(self, *, item: Item, expected_id: int | None, current: Annotation | None):
+        self.item = item
+        self.expected_id = expected_id
+        self.current = current
+        super().__init__(
+            f"item {item.pk} changed: you reviewed revision {expected_id}, "
+            f"the current one is {current.pk if current else None}"
+        )
+
+
+@transaction.atomic
+def item_review(
+    *, item: Item, lead, option: str, reason: str = "", expected_current_id: int | None
+) -> Annotation:
+    """Accept the current label (same option) or override it (a reason is required)."""
+    locked = (
+        Item.objects.select_for_update(of=("self",)).select_related("current_annotation").get(pk=item.pk)
+    )
+    if locked.current_annotation_id != expected_current_id:
+        raise StaleRevision(
+            item=locked, expected_id=expected_current_id, current=locked.current_annotation
+        )
+    accepting = locked.current_annotation is not None and locked.current_annotation.option == option
+    return item_annotate(
+        item=locked,
+        annotator=lead,
+        option=option,
+        kind=Annotation.REVIEW_ACCEPT if accepting else Annotation.REVIEW_OVERRIDE,
+        reason=reason,
+    )

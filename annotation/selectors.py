@@ -1,0 +1,134 @@
+"""Reads for the annotation app: querysets and plain values, no writes."""
+
+from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from annotation.models import Annotation, Item, Membership, Project
+from annotation.services import project_open_items
+
+
+def project_list_for_user(*, user) -> QuerySet[Project]:
+    """Projects the user is a member of; superusers see all."""
+    if user.is_superuser:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user).distinct()
+
+
+def membership_role(*, project: Project, user) -> str | None:
+    """The user's role in the project, or None for an outsider."""
+    if user.is_superuser:
+        return Membership.ADMIN
+    return (
+        Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+    )
+
+
+def labelling_progress(*, project: Project, user) -> dict:
+    """Done today by this user, and items left that could still come to them.
+
+    Both counts walk indexes only: items still short of the project's overlap,
+    less those among them this user already labelled.
+    """
+    start_of_day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    done_today = Annotation.objects.filter(
+        item__project=project,
+        annotator=user,
+        kind__in=[Annotation.LABEL, Annotation.SIMULATED],
+        created_at__gte=start_of_day,
+    ).count()
+    open_items = project_open_items(project=project)
+    mine_among_open = (
+        Annotation.objects.filter(
+            annotator=user,
+            item__project=project,
+            item__annotation_count__lt=project.overlap,
+            kind__in=[Annotation.LABEL, Annotation.SIMULATED],
+        )
+        .values("item")
+        .distinct()
+        .count()
+        if project.overlap > 1
+        else 0
+    )
+    return {"done_today": done_today, "left": open_items - mine_among_open}
+
+
+def last_label_by(*, project: Project, user):
+    """The user's latest own label in the project, for undo."""
+    return (
+        Annotation.objects.filter(item__project=project, annotator=user, kind=Annotation.LABEL)
+        .select_related("item")
+        .order_by("-id")
+        .first()
+    )
+
+
+LABEL_KINDS = [Annotation.LABEL, Annotation.SIMULATED]
+
+
+def item_browse(*, project: Project, filters: dict) -> QuerySet[Item]:
+    """Items of a project for the lead's browser, filtered; newest label state.
+
+    filters: label, annotator (username), batch (id), guideline (version of the
+    current label), disagreement ("1": annotators' labels differ), recheck
+    ("1"), reviewed ("1"/"0"), q (text search).
+    """
+    items = Item.objects.filter(project=project)
+    if filters.get("label"):
+        label = filters["label"]
+        items = items.filter(label="" if label == "none" else label)
+    if filters.get("annotator"):
+        items = items.filter(
+            Exists(
+                Annotation.objects.filter(
+                    item=OuterRef("pk"), annotator__username=filters["annotator"]
+                )
+            )
+        )
+    if filters.get("batch"):
+        items = items.filter(batch_items__batch_id=filters["batch"])
+    if filters.get("guideline"):
+        items = items.filter(current_annotation__guideline_version=filters["guideline"])
+    if filters.get("disagreement") == "1":
+        other_option = Annotation.objects.filter(
+            item=OuterRef("item"), kind__in=LABEL_KINDS
+        ).exclude(option=OuterRef("option"))
+        items = items.filter(
+            Exists(
+                Annotation.objects.filter(item=OuterRef("pk"), kind__in=LABEL_KINDS).filter(
+                    Exists(other_option)
+                )
+            )
+        )
+    if filters.get("recheck") == "1":
+        items = items.filter(needs_recheck=True)
+    if filters.get("reviewed") in {"0", "1"}:
+        items = items.filter(reviewed=filters["reviewed"] == "1")
+    if filters.get("q"):
+        items = items.filter(text__icontains=filters["q"])
+    return items.order_by("id")
+
+
+def item_history(*, item: Item) -> dict:
+    """All revisions of an item, and each annotator's own labels side by side."""
+    revisions = list(
+        Annotation.objects.filter(item=item).select_related("annotator").order_by("id")
+    )
+    by_annotator: dict[str, list[Annotation]] = {}
+    for revision in revisions:
+        if revision.kind in LABEL_KINDS:
+            by_annotator.setdefault(revision.annotator.username, []).append(revision)
+    return {"revisions": revisions, "by_annotator": by_annotator}
+
+
+def project_counts(*, project: Project) -> dict:
+    items = Item.objects.filter(project=project)
+    return {
+        "items": items.count(),
+        "labelled": items.exclude(label="").count(),
+        "reviewed": items.filter(reviewed=True).count(),
+        "recheck": items.filter(needs_recheck=True).count(),
+        "by_label": dict(
+            items.exclude(label="").values_list("label").annotate(n=Count("id")).order_by()
+        ),
+    }

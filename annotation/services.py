@@ -1,0 +1,168 @@
+"""Writes for the annotation app. Views, commands and tasks call these."""
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotation.models import Annotation, Assignment, Corpus, Guideline, Item, Membership, Project
+
+User = get_user_model()
+
+
+@transaction.atomic
+def project_create(*, name: str, **fields) -> Project:
+    """Create a project with guideline version 1; extra fields override defaults."""
+    project = Project(name=name, **fields)
+    project.full_clean()
+    project.save()
+    Guideline.objects.create(
+        project=project,
+        version=project.guideline_version,
+        text="Label whether answering the message needs information from the history.",
+    )
+    return project
+
+
+def project_get_or_create(*, name: str) -> tuple[Project, bool]:
+    project = Project.objects.filter(name=name).first()
+    if project is not None:
+        return project, False
+    return project_create(name=name), True
+
+
+def corpus_get_or_create(*, project: Project, name: str = "default") -> Corpus:
+    corpus, _ = Corpus.objects.get_or_create(project=project, name=name)
+    return corpus
+
+
+@transaction.atomic
+def membership_set(*, project: Project, user, role: str) -> Membership:
+    """Give `user` `role` in `project`; a no-op when it is already so."""
+    if role not in dict(Membership.ROLES):
+        raise ValidationError({"role": f"unknown role {role!r}"})
+    membership, created = Membership.objects.get_or_create(
+        project=project, user=user, defaults={"role": role}
+    )
+    if not created and membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def user_get_or_create(*, username: str, password: str, is_staff: bool = False):
+    """Create a user with `password`, or return the existing one unchanged."""
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        user = User.objects.create_user(username=username, password=password, is_staff=is_staff)
+    return user
+
+
+@transaction.atomic
+def item_annotate(
+    *,
+    item: Item,
+    annotator,
+    option: str,
+    seconds_spent: float = 0.0,
+    kind: str = Annotation.LABEL,
+    reason: str = "",
+) -> Annotation:
+    """Record a new label revision and make it the item's current label.
+
+    Never overwrites: the new row points at the revision it replaces. A submit
+    without an open, unexpired lease is still recorded and flagged `late`.
+    Locks the item row so concurrent labels of one item serialise.
+    """
+    locked = Item.objects.select_for_update().select_related("project").get(pk=item.pk)
+    project = locked.project
+    if option not in project.option_values:
+        raise ValidationError(
+            {"option": f"{option!r} is not an option of {project.name!r}: {project.option_values}"}
+        )
+    if kind == Annotation.REVIEW_OVERRIDE and not reason.strip():
+        raise ValidationError({"reason": "an override needs a reason"})
+    now = timezone.now()
+    first_by_annotator = locked.annotation_count == 0 or not Annotation.objects.filter(
+        item=locked, annotator=annotator, kind__in=[Annotation.LABEL, Annotation.SIMULATED]
+    ).exists()
+    lease = (
+        Assignment.objects.filter(
+            item=locked, annotator=annotator, completed_at__isnull=True, released_at__isnull=True
+        )
+        .order_by("-leased_at")
+        .first()
+    )
+    is_label = kind in {Annotation.LABEL, Annotation.SIMULATED}
+    late = is_label and (lease is None or lease.expires_at < now)
+    annotation = Annotation.objects.create(
+        item=locked,
+        annotator=annotator,
+        option=option,
+        kind=kind,
+        guideline_version=project.guideline_version,
+        seconds_spent=max(0.0, float(seconds_spent)),
+        reason=reason,
+        previous=locked.current_annotation,
+        late=late,
+    )
+    if lease is not None:
+        lease.completed_at = now
+        lease.save(update_fields=["completed_at"])
+    reviewed = kind in {Annotation.REVIEW_ACCEPT, Annotation.REVIEW_OVERRIDE}
+    updates = {
+        "current_annotation": annotation,
+        "label": option,
+        "reviewed": reviewed,
+    }
+    if reviewed:
+        updates["needs_recheck"] = False
+    if is_label and first_by_annotator:
+        updates["annotation_count"] = F("annotation_count") + 1
+        if locked.annotation_count + 1 == project.overlap:
+            Project.objects.filter(pk=project.pk, open_items__gt=0).update(
+                open_items=F("open_items") - 1
+            )
+    Item.objects.filter(pk=locked.pk).update(**updates)
+    return annotation
+
+
+def project_items_changed(*, project: Project) -> None:
+    """Items were added or the overlap changed: the open-items counter is stale."""
+    Project.objects.filter(pk=project.pk).update(open_items=None)
+
+
+def project_open_items(*, project: Project) -> int:
+    """Items still short of the project's overlap, recounted when unknown."""
+    count = Project.objects.filter(pk=project.pk).values_list("open_items", flat=True).first()
+    if count is None:
+        count = Item.objects.filter(project=project, annotation_count__lt=project.overlap).count()
+        Project.objects.filter(pk=project.pk).update(open_items=count)
+    return count
+
+
+@transaction.atomic
+def guideline_publish(*, project: Project, text: str, author, recheck: bool = False) -> Guideline:
+    """Publish the next guideline version; with `recheck`, older labels go back to review."""
+    if not text.strip():
+        raise ValidationError({"text": "the guidelines are empty"})
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    locked.guideline_version += 1
+    locked.save(update_fields=["guideline_version"])
+    guideline = Guideline.objects.create(
+        project=locked, version=locked.guideline_version, text=text, created_by=author
+    )
+    if recheck:
+        Item.objects.filter(
+            project=locked,
+            current_annotation__isnull=False,
+            current_annotation__guideline_version__lt=locked.guideline_version,
+        ).update(needs_recheck=True, reviewed=False)
+    project.guideline_version = locked.guideline_version
+    return guideline
+
+
+@transaction.atomic
+def membership_remove(*, project: Project, user) -> None:
+    Membership.objects.filter(project=project, user=user).delete()

@@ -1,0 +1,484 @@
+"""What to do when a ladder does not scale: suspect items, categories, rungs.
+
+- `suspect_items`: items on which the largest rungs agree with each other,
+  confidently, against the current label: the first ones to send back to
+  review when the ladder does not scale (arXiv 2405.02817 re-annotates its
+  data, stage by stage, until it does).
+- `category_growth`: per-category scores across sizes, since abilities grow
+  at different paces under instruction tuning (arXiv 2310.19651); names the
+  categories that stay flat or fall.
+- `diagnose_rungs`: tells a rung that is off the curve of its neighbours (its
+  hyper-parameters: the seed paper fixed its 4B rung by lowering its learning
+  rate from 2e-4 to 2e-5) from a ladder that is flat or falling as a whole
+  (the data).
+
+Pure numpy/scipy plus the sibling maths modules: no Django import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from scaling.laws import fit_power
+from scaling.verdict import (
+    DEFAULT_ABSTAIN,
+    MonotonicityResult,
+    abstention_mask,
+    confusion_masks,
+    f1_from_counts,
+    ladder_arrays,
+    size_label,
+)
+
+HEALTHY = "healthy"
+RUNG_OFF_CURVE = "rung_off_curve"
+DATA = "data"
+
+# The seed paper's fix for an off-curve rung: a tenth of its learning rate.
+LEARNING_RATE_FACTOR = 0.1
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds, so results serialise to JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _ordered_rows(values_by_size, what: str) -> tuple[list[float], Any]:
+    """Sizes for per-rung values: a mapping's keys, or the row order of a sequence."""
+    if isinstance(values_by_size, Mapping):
+        return list(values_by_size.keys()), values_by_size
+    rows = list(values_by_size)
+    if not rows:
+        raise ValueError(f"{what}: no rungs")
+    return [float(position + 1) for position in range(len(rows))], rows
+
+
+# --- suspect items -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """An item the largest rungs agree on against its label.
+
+    `score` is the mean confidence of the largest rungs in their answer when
+    confidences are given, else `agreement`: the share of all rungs giving
+    that answer.
+    """
+
+    item_id: Any
+    label: Any
+    predicted: Any
+    score: float
+    agreement: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def suspect_items(
+    item_ids: Sequence,
+    labels: Sequence,
+    predictions_by_size: Mapping[float, Sequence] | Sequence[Sequence],
+    confidences_by_size: Mapping[float, Sequence] | Sequence[Sequence] | None = None,
+    top_sizes: int = 3,
+    min_confidence: float = 0.7,
+    *,
+    abstain: Collection = DEFAULT_ABSTAIN,
+) -> list[Suspect]:
+    """Items whose `top_sizes` largest rungs give one and the same answer, not the label.
+
+    `predictions_by_size` is a mapping size → per-item predictions, or rows
+    in ascending size order; `confidences_by_size` (optional, same shape)
+    holds each rung's confidence in its own answer, e.g. the probability of
+    the chosen option. With confidences, every one of the largest rungs must
+    be at least `min_confidence` sure. Abstentions never make an item a
+    suspect. Strongest disagreement first (score, then agreement, then input
+    order).
+    """
+    n_items = len(item_ids)
+    if len(labels) != n_items:
+        raise ValueError(f"labels: {len(labels)} labels for {n_items} items")
+    sizes, rows = _ordered_rows(predictions_by_size, "predictions_by_size")
+    ladder = ladder_arrays(sizes, rows, n_items)
+    if top_sizes < 1:
+        raise ValueError("top_sizes: need at least one rung")
+    top = ladder.values[-min(top_sizes, len(ladder.sizes)) :]
+    label_array = np.empty(n_items, dtype=object)
+    label_array[:] = list(labels)
+
+    answer = top[0]
+    candidate = np.all(top == answer, axis=0)
+    candidate &= ~abstention_mask(top, abstain).any(axis=0)
+    candidate &= np.asarray(answer != label_array, dtype=bool)
+    agreement = np.mean(ladder.values == answer, axis=0).astype(float)
+
+    if confidences_by_size is None:
+        score = agreement
+    else:
+        confidence = ladder_arrays(sizes, confidences_by_size, n_items, what="confidences_by_size")
+        top_confidence = confidence.values[-len(top) :].astype(float)
+        candidate &= np.all(top_confidence >= min_confidence, axis=0)
+        score = top_confidence.mean(axis=0)
+
+    chosen = np.flatnonzero(candidate)
+    order = sorted(chosen, key=lambda i: (-score[i], -agreement[i], i))
+    return [
+        Suspect(
+            item_id=_plain(item_ids[i]),
+            label=_plain(label_array[i]),
+            predicted=_plain(answer[i]),
+            score=float(score[i]),
+            agreement=float(agreement[i]),
+        )
+        for i in order
+    ]
+
+
+# --- per-category growth -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CategoryGrowth:
+    """One category's score per size and its trend.
+
+    `metric` is "f1" when the category holds both classes, else "accuracy".
+    `slope` is the least-squares gain per doubling of model size;
+    `fitted_gain` = slope × log2(largest / smallest size).
+    """
+
+    category: Any
+    n_items: int
+    metric: str
+    values: list[float]
+    slope: float
+    fitted_gain: float
+    scales: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CategoryGrowthReport:
+    sizes: list[float]
+    names: list[str]
+    categories: list[CategoryGrowth]
+    not_scaling: list[Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sizes": list(self.sizes),
+            "names": list(self.names),
+            "categories": [category.to_dict() for category in self.categories],
+            "not_scaling": list(self.not_scaling),
+        }
+
+
+def category_growth(
+    sizes: Sequence[float],
+    y_true: Sequence,
+    predictions_by_size: Mapping[float, Sequence] | Sequence[Sequence],
+    categories: Sequence,
+    *,
+    positive: Any = 1,
+    abstain: Collection = DEFAULT_ABSTAIN,
+    names: Sequence[str] | None = None,
+    flat_gain: float = 0.02,
+) -> CategoryGrowthReport:
+    """Score each category at each size and name the ones that do not scale.
+
+    Per category: binary F1 (abstentions wrong, as in `verdict.monotonicity`)
+    when its items hold both classes, accuracy when they hold one. A category
+    does not scale when its fitted gain across the ladder (least squares
+    against log2 size) is below `flat_gain`. Categories are listed in sorted
+    order; `not_scaling` lists the non-scaling ones, worst slope first.
+    """
+    n_items = len(y_true)
+    if len(categories) != n_items:
+        raise ValueError(f"categories: {len(categories)} categories for {n_items} items")
+    ladder = ladder_arrays(sizes, predictions_by_size, n_items, names=names)
+    labels = np.empty(n_items, dtype=object)
+    labels[:] = list(y_true)
+    category_array = np.empty(n_items, dtype=object)
+    category_array[:] = list(categories)
+    doublings = np.log2(ladder.sizes)
+    span = float(doublings[-1] - doublings[0])
+
+    true_pos, false_pos, false_neg = confusion_masks(labels, ladder.values, positive, abstain)
+    correct = np.asarray(ladder.values == labels, dtype=bool) & ~abstention_mask(
+        ladder.values, abstain
+    )
+    growth = []
+    for category in sorted(
+        set(category_array.tolist()), key=lambda value: (str(type(value)), str(value))
+    ):
+        members = np.array([value == category for value in category_array], dtype=bool)
+        actual = np.asarray(labels[members] == positive, dtype=bool)
+        if actual.all() or not actual.any():
+            metric, values = "accuracy", correct[:, members].mean(axis=1)
+        else:
+            metric = "f1"
+            values = f1_from_counts(
+                true_pos[:, members].sum(axis=1),
+                false_pos[:, members].sum(axis=1),
+                false_neg[:, members].sum(axis=1),
+            )
+        slope = float(np.polyfit(doublings, values, 1)[0]) if len(values) > 1 else 0.0
+        growth.append(
+            CategoryGrowth(
+                category=_plain(category),
+                n_items=int(members.sum()),
+                metric=metric,
+                values=[float(value) for value in values],
+                slope=slope,
+                fitted_gain=slope * span,
+                scales=slope * span >= flat_gain,
+            )
+        )
+    not_scaling = [
+        entry.category
+        for entry in sorted(growth, key=lambda entry: entry.slope)
+        if not entry.scales
+    ]
+    return CategoryGrowthReport(
+        sizes=[float(size) for size in ladder.sizes],
+        names=ladder.names,
+        categories=growth,
+        not_scaling=not_scaling,
+    )
+
+
+# --- rung-level diagnosis ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HyperparameterChange:
+    """A proposed re-run of one rung; `current`/`proposed` are None when unknown."""
+
+    rung: str
+    size: float
+    parameter: str
+    factor: float
+    current: float | None
+    proposed: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RungDiagnosis:
+    """Why a ladder does or does not scale.
+
+    `kind`: "healthy" (F1 rises), "rung_off_curve" (some rung falls below the
+    curve its neighbours draw: re-run it with other hyper-parameters) or
+    "data" (the ladder is flat or falling as a whole: review the data).
+    `expected` holds, for each off-curve rung, the F1 its neighbours predict.
+    """
+
+    kind: str
+    rungs: list[str]
+    rung_sizes: list[float]
+    expected: list[float]
+    message: str
+    proposed_changes: list[HyperparameterChange]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "rungs": list(self.rungs),
+            "rung_sizes": list(self.rung_sizes),
+            "expected": list(self.expected),
+            "message": self.message,
+            "proposed_changes": [change.to_dict() for change in self.proposed_changes],
+        }
+
+
+def format_learning_rate(value: float) -> str:
+    """A learning rate as people write it: 2e-05 → "2e-5", 0.00015 → "1.5e-4"."""
+    mantissa, exponent = f"{value:.2e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _expected_f1(sizes: np.ndarray, f1: np.ndarray, others: list[int], at: int) -> float:
+    """F1 at rung `at` on the curve its neighbours draw.
+
+    Between two neighbours: the straight line joining them in log size. At an
+    end of the ladder: a power law in error, err = A·N^(−α) + E, through the
+    other rungs (it bends as a saturating ladder does), or a line in log size
+    when only two remain.
+    """
+    log_sizes = np.log(sizes[others])
+    if log_sizes[0] < np.log(sizes[at]) < log_sizes[-1]:
+        return float(np.interp(np.log(sizes[at]), log_sizes, f1[others]))
+    if len(others) >= 3:
+        fit = fit_power(sizes[others], 1.0 - f1[others])
+        return float(1.0 - fit.predict(sizes[at]))
+    slope, intercept = np.polyfit(log_sizes, f1[others], 1)
+    return float(intercept + slope * np.log(sizes[at]))
+
+
+def _rises(f1: np.ndarray, rungs: list[int], flat_gain: float, margin: float) -> bool:
+    values = f1[rungs]
+    return values[-1] - values[0] >= flat_gain and bool(np.all(np.diff(values) > -margin))
+
+
+def _learning_rate_for(learning_rates, position: int, size: float, name: str) -> float | None:
+    if learning_rates is None:
+        return None
+    if isinstance(learning_rates, (int, float)):
+        return float(learning_rates)
+    if isinstance(learning_rates, Mapping):
+        for key in (size, name):
+            if key in learning_rates and learning_rates[key] is not None:
+                return float(learning_rates[key])
+        return None
+    value = list(learning_rates)[position]
+    return None if value is None else float(value)
+
+
+def diagnose_rungs(
+    sizes: Sequence[float] | MonotonicityResult,
+    f1: Sequence[float] | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    ci_high: Sequence[float] | None = None,
+    learning_rates: Mapping | Sequence | float | None = None,
+    off_curve_margin: float = 0.03,
+    flat_gain: float = 0.02,
+    max_off_rungs: int | None = None,
+) -> RungDiagnosis:
+    """Tell a rung off its neighbours' curve (hyper-parameters) from a flat ladder (data).
+
+    Takes a `MonotonicityResult` (its bootstrap intervals are used), or
+    sizes and F1 as parallel arrays in any order, with optional upper
+    confidence bounds `ci_high`; rungs are reported in ascending size.
+
+    For every rung, the F1 its neighbours predict is the line joining them in
+    log size, or at either end of the ladder a power law in error,
+    err = A·N^(−α) + E, through the other rungs (a line in log size when only
+    two remain). A rung is off the curve when it lies more than
+    `off_curve_margin` below that prediction and, when intervals are known,
+    its whole interval lies below it. The furthest such rung is set aside and
+    the others re-examined, up to `max_off_rungs` (default: a third of the
+    ladder) and while three or more rungs remain.
+
+    - rung_off_curve: rungs were set aside and the rest rises (gains at least
+      `flat_gain` from its first to its last rung, no step falls more than the
+      margin). Proposed change: a tenth of each such rung's learning rate
+      (2405.02817 fixed its 4B rung with 2e-4 → 2e-5); `learning_rates` may be
+      one value, a mapping by size or by name, or a sequence parallel to the
+      input sizes.
+    - data: F1 gains less than `flat_gain` from the smallest to the largest
+      rung, or the rungs left after setting some aside do not rise: the data
+      holds the ladder back, so its suspect items go to review.
+    - healthy: F1 rises.
+    """
+    if isinstance(sizes, MonotonicityResult):
+        result = sizes
+        size_array, f1_array = np.asarray(result.sizes, float), np.asarray(result.f1, float)
+        upper = np.asarray(result.ci_high, float)
+        rung_names = list(names) if names is not None else list(result.names)
+    else:
+        if f1 is None:
+            raise ValueError("f1: give per-rung F1 beside the sizes, or a MonotonicityResult")
+        size_array, f1_array = np.asarray(sizes, float).ravel(), np.asarray(f1, float).ravel()
+        upper = np.full(len(size_array), -np.inf) if ci_high is None else np.asarray(ci_high, float)
+        rung_names = list(names) if names is not None else [size_label(size) for size in size_array]
+    for what, values in (("f1", f1_array), ("names", rung_names), ("ci_high", upper)):
+        if len(values) != len(size_array):
+            raise ValueError(f"{what}: {len(values)} values for {len(size_array)} sizes")
+    if len(size_array) < 2:
+        raise ValueError("sizes: a ladder needs at least two rungs")
+    if not (np.all(np.isfinite(f1_array)) and np.all(size_array > 0)):
+        raise ValueError("sizes must be > 0 and F1 values finite")
+    order = np.argsort(size_array, kind="stable")
+    size_array, f1_array, upper = size_array[order], f1_array[order], upper[order]
+    rung_names = [rung_names[i] for i in order]
+    n_rungs = len(size_array)
+    limit = max(n_rungs // 3, 1) if max_off_rungs is None else max_off_rungs
+    # A curve to compare against needs three rungs, or two on a three-rung ladder.
+    min_left = 2 if n_rungs == 3 else 3
+
+    remaining = list(range(n_rungs))
+    off_curve: list[tuple[int, float]] = []
+    while len(off_curve) < limit and len(remaining) - 1 >= min_left:
+        expected = {
+            rung: _expected_f1(size_array, f1_array, [r for r in remaining if r != rung], rung)
+            for rung in remaining
+        }
+        below = [
+            rung
+            for rung in remaining
+            if f1_array[rung] < expected[rung] - off_curve_margin and upper[rung] < expected[rung]
+        ]
+        if not below:
+            break
+        worst = min(below, key=lambda rung: f1_array[rung] - expected[rung])
+        off_curve.append((worst, expected[worst]))
+        remaining.remove(worst)
+
+    first, last = f1_array[0], f1_array[-1]
+    if off_curve and _rises(f1_array, remaining, flat_gain, off_curve_margin):
+        return _off_curve_diagnosis(
+            sorted(off_curve), size_array, f1_array, rung_names, order, learning_rates
+        )
+    span = f"{first:.3f} at {rung_names[0]} → {last:.3f} at {rung_names[-1]}"
+    if last - first < flat_gain or off_curve:
+        trend = "falls" if last < first else "is flat"
+        message = (
+            f"F1 {trend} across the ladder ({span}): the data, not the models, holds it back — "
+            "send the suspect items to review."
+        )
+        return RungDiagnosis(DATA, [], [], [], message, [])
+    return RungDiagnosis(HEALTHY, [], [], [], f"F1 rises with model size ({span}).", [])
+
+
+def _off_curve_diagnosis(
+    off_curve: list[tuple[int, float]],
+    sizes: np.ndarray,
+    f1: np.ndarray,
+    names: list[str],
+    order: np.ndarray,
+    learning_rates,
+) -> RungDiagnosis:
+    changes, sentences = [], []
+    for rung, expected in off_curve:
+        current = _learning_rate_for(
+            learning_rates, int(order[rung]), float(sizes[rung]), names[rung]
+        )
+        proposed = None if current is None else current * LEARNING_RATE_FACTOR
+        changes.append(
+            HyperparameterChange(
+                rung=names[rung],
+                size=float(sizes[rung]),
+                parameter="learning_rate",
+                factor=LEARNING_RATE_FACTOR,
+                current=current,
+                proposed=proposed,
+            )
+        )
+        if rung > 0 and f1[rung] < f1[rung - 1]:
+            what = f"F1 falls from {names[rung - 1]} to {names[rung]}"
+        else:
+            what = (
+                f"{names[rung]} sits {expected - f1[rung]:.3f} F1 below the curve of its neighbours"
+            )
+        if proposed is None:
+            fix = "re-run it with a tenth of its learning rate"
+        else:
+            fix = f"re-run it with lr {format_learning_rate(proposed)}"
+        sentences.append(f"{what}: likely that rung's learning rate — {fix}")
+    return RungDiagnosis(
+        kind=RUNG_OFF_CURVE,
+        rungs=[names[rung] for rung, _ in off_curve],
+        rung_sizes=[float(sizes[rung]) for rung, _ in off_curve],
+        expected=[expected for _, expected in off_curve],
+        message="; ".join(sentences) + ".",
+        proposed_changes=changes,
+    )

@@ -1,0 +1,194 @@
+"""Pick the model to fine-tune from cheap runs: "Accept then Stop" (arXiv 2402.02314).
+
+Fine-tuning loss against data size has a *pre-power phase* (small D: the
+loss barely moves, the model leans on what it pre-learned) followed by a
+*power phase* (a straight line in log-log). To predict a model's loss at a
+full data size from runs on halving subsets, AtS walks from the largest
+subset down, fitting a line in log-log to the points accepted so far, and
+stops at the first smaller point that falls off that line; the line through
+the accepted points predicts the loss at the target size.
+
+Stop rule (as in the paper's reference code): with a line fitted to the
+accepted points, a point is rejected when its standardized residual
+|log L − line(log D)| / σ exceeds `delta`, σ being the standard deviation of
+the accepted points' residuals (population std, as in that code). Testing
+begins once `k` points are accepted. σ is floored at `min_residual_std`
+(default 0.005, i.e. 0.5 % measurement noise in the loss) so that three points
+lying almost exactly on a line do not make every next point an outlier.
+When every point is accepted, the line is fitted to all of them (the
+reference code leaves the smallest size out even then).
+
+Pure numpy: no Django import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+LossCurve = Mapping[float, float] | tuple[Sequence[float], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class AtSResult:
+    """The AtS prediction and how it was reached.
+
+    The line is log L = intercept + slope · log D (natural logs).
+    `stop_size` is the first (largest) size rejected, None when every point
+    was accepted; `pre_power_sizes` are it and every size below it.
+    """
+
+    target_size: float
+    predicted_loss: float
+    slope: float
+    intercept: float
+    accepted_sizes: list[float]
+    stop_size: float | None
+    stop_residual: float | None
+    pre_power_sizes: list[float]
+
+    def predict(self, sizes: Sequence[float] | float) -> np.ndarray | float:
+        """The fitted power line at other sizes."""
+        values = np.exp(self.intercept + self.slope * np.log(np.asarray(sizes, dtype=float)))
+        return float(values) if np.ndim(sizes) == 0 else values
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target_size": self.target_size,
+            "predicted_loss": self.predicted_loss,
+            "slope": self.slope,
+            "intercept": self.intercept,
+            "accepted_sizes": list(self.accepted_sizes),
+            "stop_size": self.stop_size,
+            "stop_residual": self.stop_residual,
+            "pre_power_sizes": list(self.pre_power_sizes),
+        }
+
+
+def loss_curve_arrays(losses_by_size: LossCurve) -> tuple[np.ndarray, np.ndarray]:
+    """Sizes and losses in ascending size order, from a mapping or a pair of sequences.
+
+    Size 0 (the zero-shot loss) is dropped: it has no place on a log-log line.
+    """
+    if isinstance(losses_by_size, Mapping):
+        pairs = list(losses_by_size.items())
+        sizes = np.array([size for size, _ in pairs], dtype=float)
+        losses = np.array([loss for _, loss in pairs], dtype=float)
+    else:
+        try:
+            raw_sizes, raw_losses = losses_by_size
+        except (TypeError, ValueError):
+            raise ValueError(
+                "losses_by_size: give a mapping size -> loss or (sizes, losses)"
+            ) from None
+        sizes = np.asarray(raw_sizes, dtype=float).ravel()
+        losses = np.asarray(raw_losses, dtype=float).ravel()
+        if len(sizes) != len(losses):
+            raise ValueError(f"losses_by_size: {len(sizes)} sizes but {len(losses)} losses")
+    if not (np.all(np.isfinite(sizes)) and np.all(np.isfinite(losses))):
+        raise ValueError("losses_by_size: sizes and losses must be finite numbers")
+    if np.any(sizes < 0) or np.any(losses <= 0):
+        raise ValueError("losses_by_size: sizes must be >= 0 and losses > 0")
+    keep = sizes > 0
+    sizes, losses = sizes[keep], losses[keep]
+    if len(np.unique(sizes)) != len(sizes):
+        raise ValueError("losses_by_size: each size may appear once")
+    order = np.argsort(sizes)
+    return sizes[order], losses[order]
+
+
+def _line(log_x: np.ndarray, log_y: np.ndarray) -> tuple[float, float]:
+    slope, intercept = np.polyfit(log_x, log_y, 1)
+    return float(slope), float(intercept)
+
+
+def accept_then_stop(
+    losses_by_size: LossCurve,
+    target_size: float,
+    k: int = 3,
+    delta: float = 5.0,
+    *,
+    min_residual_std: float = 0.005,
+) -> AtSResult:
+    """Predict a model's fine-tuning loss at `target_size` with AtS (arXiv 2402.02314).
+
+    `losses_by_size`: one model's test losses after fine-tuning on halving
+    subsets, as {size: loss} or (sizes, losses); a size-0 point is ignored.
+    Starting from the `k` largest sizes, each next smaller point is accepted
+    while its standardized residual from the line through the accepted points
+    stays at or below `delta` (the paper's k = 3, δ = 5); the first point past
+    it and every smaller point form the pre-power phase. The line through the
+    accepted points gives the predicted loss.
+    """
+    if k < 2:
+        raise ValueError("k: a line needs at least 2 accepted points")
+    if not target_size > 0:
+        raise ValueError("target_size: must be > 0")
+    sizes, losses = loss_curve_arrays(losses_by_size)
+    if len(sizes) < 2:
+        raise ValueError("losses_by_size: need losses at two or more sizes above 0")
+    log_x, log_y = np.log(sizes), np.log(losses)
+
+    first = max(len(sizes) - k, 0)
+    stop, stop_residual = None, None
+    for candidate in range(first - 1, -1, -1):
+        accepted = slice(candidate + 1, None)
+        slope, intercept = _line(log_x[accepted], log_y[accepted])
+        residual = log_y[accepted] - (intercept + slope * log_x[accepted])
+        spread = max(float(residual.std()), min_residual_std)
+        standardized = abs(log_y[candidate] - (intercept + slope * log_x[candidate])) / spread
+        if standardized > delta:
+            stop, stop_residual = candidate, float(standardized)
+            break
+        first = candidate
+
+    slope, intercept = _line(log_x[first:], log_y[first:])
+    predicted = float(np.exp(intercept + slope * np.log(target_size)))
+    return AtSResult(
+        target_size=float(target_size),
+        predicted_loss=predicted,
+        slope=slope,
+        intercept=intercept,
+        accepted_sizes=sizes[first:].tolist(),
+        stop_size=None if stop is None else float(sizes[stop]),
+        stop_residual=stop_residual,
+        pre_power_sizes=[] if stop is None else sizes[: stop + 1].tolist(),
+    )
+
+
+@dataclass(frozen=True)
+class RankedModel:
+    model: str
+    predicted_loss: float
+    result: AtSResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "predicted_loss": self.predicted_loss,
+            "result": self.result.to_dict(),
+        }
+
+
+def rank_models(
+    curves_by_model: Mapping[str, LossCurve],
+    target_size: float,
+    k: int = 3,
+    delta: float = 5.0,
+    *,
+    min_residual_std: float = 0.005,
+) -> list[RankedModel]:
+    """Candidate models ordered by AtS-predicted loss at `target_size`, best first.
+
+    This is the paper's selection: fine-tune each candidate on small subsets,
+    extrapolate each with `accept_then_stop`, and pick the lowest prediction.
+    Ties keep the input order.
+    """
+    ranked = []
+    for model, curve in curves_by_model.items():
+        result = accept_then_stop(curve, target_size, k, delta, min_residual_std=min_residual_std)
+        ranked.append(RankedModel(model=model, predicted_loss=result.predicted_loss, result=result))
+    return sorted(ranked, key=lambda entry: entry.predicted_loss)

@@ -1,0 +1,217 @@
+"""Writes for the scaling app: a finished run's verdict, fits and diagnostics.
+
+Rows become arrays here; the maths lives in laws.py, verdict.py, selection.py
+and diagnostics.py, which know nothing of Django.
+"""
+
+import math
+from collections import defaultdict
+
+import numpy as np
+from django.db import transaction
+
+from annotation.models import BatchItem
+from scaling import diagnostics, laws, selection, verdict
+from scaling.models import Verdict
+from training.models import Prediction, Run, RungJob
+
+DEFAULT_LEARNING_RATE = 2e-4
+MIN_RUNGS_FOR_A_VERDICT = 2
+
+
+def _as_binary(option: str, *, positive: str, abstain: set[str]):
+    """True/False for the positive class; None (always wrong) for abstentions."""
+    if option in abstain or option == "":
+        return None
+    return option == positive
+
+
+def _chosen_probability(scores: dict) -> float:
+    """Softmax probability of the best option: how sure the rung was."""
+    values = np.array(list(scores.values()), dtype=float)
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        return 0.0
+    values = np.exp(values - values.max())
+    return float(values.max() / values.sum())
+
+
+def _gold_loss(scores: dict, label: str) -> float:
+    """Negative log-probability of the labelled option among the options."""
+    values = np.array(list(scores.values()), dtype=float)
+    if label not in scores or values.size == 0:
+        return math.nan
+    log_norm = values.max() + math.log(np.exp(values - values.max()).sum())
+    return float(log_norm - scores[label])
+
+
+def run_eval_arrays(*, run: Run) -> dict:
+    """Eval items of the run's batch with labels, categories and each rung's predictions."""
+    project = run.batch.project
+    eval_rows = list(
+        BatchItem.objects.filter(batch=run.batch, split=BatchItem.EVAL)
+        .order_by("item_id")
+        .values_list("item_id", "label", "item__category")
+    )
+    item_ids = [row[0] for row in eval_rows]
+    labels = {row[0]: row[1] for row in eval_rows}
+    jobs = list(
+        run.rung_jobs.filter(train_size__isnull=True).select_related("rung").order_by("rung__order")
+    )
+    by_job: dict[int, dict[str, dict[int, tuple]]] = defaultdict(lambda: defaultdict(dict))
+    for job_id, stage, item_id, option, scores, margin in Prediction.objects.filter(
+        rung_job__in=[job for job in jobs if job.status == RungJob.DONE]
+    ).values_list("rung_job_id", "stage", "item_id", "option", "scores", "margin"):
+        by_job[job_id][stage][item_id] = (option, scores, margin)
+    return {
+        "project": project,
+        "item_ids": item_ids,
+        "labels": labels,
+        "categories": [row[2] for row in eval_rows],
+        "jobs": jobs,
+        "predictions": by_job,
+    }
+
+
+def _stage_result(arrays: dict, jobs: list[RungJob], stage: str) -> dict:
+    project = arrays["project"]
+    abstain = set(project.abstain_options)
+    positive = project.positive_option
+    item_ids = arrays["item_ids"]
+    y_true = [arrays["labels"][item] == positive for item in item_ids]
+    sizes = [float(job.rung.parameters) for job in jobs]
+    names = [job.rung.name for job in jobs]
+    predicted, confidence, margins = [], [], []
+    for job in jobs:
+        rows = arrays["predictions"][job.pk][stage]
+        predicted.append(
+            [_as_binary(rows.get(item, ("",))[0], positive=positive, abstain=abstain) for item in item_ids]
+        )
+        confidence.append([_chosen_probability(rows[item][1]) if item in rows else 0.0 for item in item_ids])
+        margins.append(
+            [rows[item][2] if item in rows and rows[item][2] is not None else -math.inf for item in item_ids]
+        )
+    result = verdict.monotonicity(sizes, y_true, predicted, positive=True, names=names)
+    auc = verdict.auc_by_size(sizes, y_true, margins, positive=True)
+    return {
+        "result": result,
+        "sizes": sizes,
+        "names": names,
+        "y_true": y_true,
+        "predicted": predicted,
+        "confidence": confidence,
+        "auc": {name: auc[size] for name, size in zip(names, sizes)},
+    }
+
+
+def _learning_curves(run: Run, arrays: dict) -> dict:
+    """Per rung: loss (NLL of the labelled option on eval) by train size, fits, AtS."""
+    if not run.learning_curve:
+        return {}
+    curves: dict[str, dict] = {}
+    jobs = run.rung_jobs.filter(status=RungJob.DONE).select_related("rung")
+    for job in jobs:
+        size = job.train_size or run.batch.train_count
+        losses = [
+            _gold_loss(scores, arrays["labels"][item])
+            for item, scores in Prediction.objects.filter(
+                rung_job=job, stage=Prediction.TUNED
+            ).values_list("item_id", "scores")
+            if item in arrays["labels"]
+        ]
+        if losses:
+            curves.setdefault(job.rung.name, {})[size] = float(np.nanmean(losses))
+    out = {}
+    for name, points in curves.items():
+        sizes = sorted(points)
+        entry = {"points": [[size, points[size]] for size in sizes]}
+        if len(sizes) >= 4:
+            entry["rectified"] = laws.fit_rectified(sizes, [points[s] for s in sizes]).to_dict()
+            ats = selection.accept_then_stop(points, target_size=max(sizes) * 2)
+            entry["accept_then_stop"] = ats.to_dict()
+        out[name] = entry
+    return out
+
+
+def _message(kind: str, tuned, diagnosis, suspects: list, missing: list[str]) -> str:
+    parts = []
+    if missing:
+        parts.append(f"Missing rungs: {', '.join(missing)} (failed or cancelled).")
+    if kind == Verdict.INCOMPLETE:
+        parts.append("Too few rungs finished for a verdict.")
+    elif kind == Verdict.MONOTONE:
+        parts.append(
+            f"F1 rises with size: {tuned.f1[0]:.2f} at {tuned.names[0]} to {tuned.f1[-1]:.2f} at {tuned.names[-1]}."
+        )
+    elif diagnosis.kind == "data" or kind == Verdict.FLAT:
+        parts.append(
+            f"F1 is flat or falling from {tuned.names[0]} to {tuned.names[-1]}: likely the data — "
+            f"{len(suspects)} suspect labels queued for review."
+        )
+    else:
+        parts.append(diagnosis.message)
+    return " ".join(parts)
+
+
+@transaction.atomic
+def verdict_compute(*, run_id: int) -> Verdict | None:
+    """Compute and store the run's verdict; recomputing replaces it (idempotent)."""
+    run = Run.objects.select_related("batch__project", "ladder").get(pk=run_id)
+    arrays = run_eval_arrays(run=run)
+    jobs = arrays["jobs"]
+    done = [job for job in jobs if job.status == RungJob.DONE]
+    missing = [job.rung.name for job in jobs if job.status in {RungJob.FAILED, RungJob.CANCELLED}]
+    provenance = {
+        "batch": run.batch.content_hash,
+        "batch_name": run.batch.name,
+        "ladder": run.ladder.name,
+        "code_version": run.code_version,
+        "rungs": [
+            {"name": job.rung.name, "parameters": job.rung.parameters, "hyperparameters": job.hyperparameters}
+            for job in jobs
+        ],
+    }
+    fields = {"missing_rungs": missing, "provenance": provenance}
+    if len(done) < MIN_RUNGS_FOR_A_VERDICT or not arrays["item_ids"]:
+        fields.update(kind=Verdict.INCOMPLETE, message=_message(Verdict.INCOMPLETE, None, None, [], missing))
+        fields.update(tuned={}, base={}, fits={}, diagnostics={}, suspects=[])
+    else:
+        tuned = _stage_result(arrays, done, Prediction.TUNED)
+        base = _stage_result(arrays, done, Prediction.BASE)
+        result = tuned["result"]
+        learning_rates = [job.hyperparameters.get("lr", DEFAULT_LEARNING_RATE) for job in done]
+        diagnosis = diagnostics.diagnose_rungs(result, learning_rates=learning_rates)
+        suspects = diagnostics.suspect_items(
+            arrays["item_ids"], tuned["y_true"], tuned["predicted"], tuned["confidence"]
+        )
+        growth = (
+            diagnostics.category_growth(
+                tuned["sizes"], tuned["y_true"], tuned["predicted"], arrays["categories"],
+                positive=True, names=tuned["names"],
+            ).to_dict()
+            if any(arrays["categories"])
+            else None
+        )
+        fits = {}
+        if len(done) >= 3:
+            power = laws.fit_power(tuned["sizes"], [1 - f for f in result.f1])
+            next_size = tuned["sizes"][-1] * 2
+            fits["power"] = {
+                **power.to_dict(),
+                "next_size": next_size,
+                "next_f1": float(1 - power.predict(next_size)),
+            }
+        curves = _learning_curves(run, arrays)
+        if curves:
+            fits["learning_curves"] = curves
+        kind = {"monotone": Verdict.MONOTONE, "break": Verdict.BREAK, "flat": Verdict.FLAT}[result.verdict]
+        fields.update(
+            kind=kind,
+            message=_message(kind, result, diagnosis, suspects, missing),
+            tuned={**result.to_dict(), "auc": tuned["auc"]},
+            base={**base["result"].to_dict(), "auc": base["auc"]},
+            fits=fits,
+            diagnostics={"rungs": diagnosis.to_dict(), "categories": growth},
+            suspects=[suspect.to_dict() for suspect in suspects],
+        )
+    found, _ = Verdict.objects.update_or_create(run=run, defaults=fields)
+    return found

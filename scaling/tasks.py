@@ -1,0 +1,10 @@
+"""Celery tasks of the scaling app."""
+
+from celery import shared_task
+
+
+@shared_task(name="scaling.verdict_compute", acks_late=True)
+def verdict_compute_task(run_id: int, **kwargs) -> None:
+    from scaling.services import verdict_compute
+
+    verdict_compute(run_id=run_id)

@@ -1,0 +1,393 @@
+"""Does quality rise with model size? Per-rung F1 with paired bootstrap intervals.
+
+The seed method (arXiv 2405.02817) judges a data batch by whether F1 on the
+held-out split rises monotonically across a ladder of model sizes.
+`monotonicity` computes each rung's binary F1, bootstrap confidence intervals
+that resample *items* with one shared resample per replicate for every rung
+(paired, so rung differences keep their correlation), and names each adjacent
+pair whose F1 drops together with the bootstrap probability that it really
+drops. `auc_by_size` gives a threshold-free companion score from per-item
+margins.
+
+Abstentions: an unparseable answer or "don't know" is a wrong prediction. For
+binary F1 it is read as "the label the item does not have": a false negative
+on a positive item and a false positive on a negative one. This equals
+`sklearn.metrics.f1_score` after replacing each abstention by the opposite of
+the item's label.
+
+Resampling contract (tests rely on it): `rng = np.random.default_rng(seed)`,
+`index = rng.integers(0, n_items, size=(n_boot, n_items))`; replicate b scores
+every rung on items `index[b]`. Intervals are percentile intervals
+(`np.quantile`, linear interpolation), widened where needed to contain the point
+estimate.
+
+Pure numpy/scipy: no Django import.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import rankdata
+
+# Prediction values that mean "no usable answer" unless the caller says otherwise.
+DEFAULT_ABSTAIN = (None, -1, "")
+
+MONOTONE = "monotone"
+BREAK = "break"
+FLAT = "flat"
+
+
+def size_label(size: float) -> str:
+    """A parameter count as people write it: 14M, 0.5B, 1.8B, 4B, 1.2T."""
+    size = float(size)
+    for unit, value in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        # Qwen writes 0.5B, not 500M: half a unit already takes the unit.
+        if abs(size) >= 0.5 * value and (unit == "B" or abs(size) >= value):
+            return f"{size / value:.3g}{unit}"
+    return f"{size:.3g}"
+
+
+def _plain_number(value: float) -> int | float:
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+@dataclass(frozen=True)
+class Break:
+    """An adjacent pair of rungs whose F1 falls from the smaller to the larger.
+
+    `probability` is the share of bootstrap replicates in which the larger
+    rung's F1 is strictly below the smaller rung's.
+    """
+
+    smaller_size: float
+    larger_size: float
+    smaller_name: str
+    larger_name: str
+    drop: float
+    probability: float
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["smaller_size"] = _plain_number(self.smaller_size)
+        data["larger_size"] = _plain_number(self.larger_size)
+        return data
+
+
+@dataclass(frozen=True)
+class MonotonicityResult:
+    """Per-rung scores in ascending size order and the ladder's verdict.
+
+    `verdict`: "flat" when F1 does not rise overall: `fitted_gain`, the
+    least-squares slope of F1 against log2(size) times the ladder's span in
+    doublings, is below `flat_gain` (a flat or falling ladder: the data);
+    else "break" when some adjacent drop is at least `min_drop` with
+    probability at least `min_probability` (a rung falls out of a rising
+    ladder); else "monotone". `breaks` holds the drops that pass both
+    thresholds (listed whatever the verdict), `dips` the smaller or less
+    certain ones. `gains[i]` is f1[i + 1] − f1[i].
+    """
+
+    sizes: list[float]
+    names: list[str]
+    n_items: int
+    n_boot: int
+    confidence: float
+    precision: list[float]
+    recall: list[float]
+    f1: list[float]
+    ci_low: list[float]
+    ci_high: list[float]
+    gains: list[float]
+    fitted_gain: float
+    verdict: str
+    breaks: list[Break]
+    dips: list[Break]
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def is_monotone(self) -> bool:
+        return self.verdict == MONOTONE
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable copy (plain lists, floats and strings)."""
+        return {
+            "sizes": [_plain_number(size) for size in self.sizes],
+            "names": list(self.names),
+            "n_items": self.n_items,
+            "n_boot": self.n_boot,
+            "confidence": self.confidence,
+            "precision": list(self.precision),
+            "recall": list(self.recall),
+            "f1": list(self.f1),
+            "ci_low": list(self.ci_low),
+            "ci_high": list(self.ci_high),
+            "gains": list(self.gains),
+            "fitted_gain": self.fitted_gain,
+            "verdict": self.verdict,
+            "breaks": [item.to_dict() for item in self.breaks],
+            "dips": [item.to_dict() for item in self.dips],
+            "thresholds": dict(self.thresholds),
+        }
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """Rungs sorted by size with their per-item values as one (rungs × items) array."""
+
+    sizes: np.ndarray
+    names: list[str]
+    values: np.ndarray
+
+
+def ladder_arrays(
+    sizes: Sequence[float],
+    values_by_size: Mapping[float, Sequence] | Sequence[Sequence],
+    n_items: int,
+    *,
+    names: Sequence[str] | None = None,
+    what: str = "predictions_by_size",
+) -> Ladder:
+    """Line up per-rung values with `sizes` and sort the rungs by size.
+
+    `values_by_size` is a mapping size → per-item values, or a sequence (or 2-D
+    array) parallel to `sizes`. Names default to `size_label(size)`.
+    """
+    size_array = np.asarray(sizes, dtype=float).ravel()
+    if len(size_array) < 1 or not np.all(np.isfinite(size_array)) or np.any(size_array <= 0):
+        raise ValueError("sizes: need finite sizes > 0")
+    if len(np.unique(size_array)) != len(size_array):
+        raise ValueError("sizes: each size may appear once")
+    if isinstance(values_by_size, Mapping):
+        try:
+            rows = [values_by_size[size] for size in sizes]
+        except KeyError as missing:
+            raise ValueError(f"{what}: no values for size {missing.args[0]!r}") from None
+    else:
+        rows = list(values_by_size)
+        if len(rows) != len(size_array):
+            raise ValueError(f"{what}: {len(rows)} rows for {len(size_array)} sizes")
+    values = np.empty((len(rows), n_items), dtype=object)
+    for row_number, row in enumerate(rows):
+        row = list(row)
+        if len(row) != n_items:
+            raise ValueError(
+                f"{what}: size {sizes[row_number]!r} has {len(row)} values for {n_items} items"
+            )
+        values[row_number, :] = row
+    if names is None:
+        names = [size_label(size) for size in size_array]
+    elif len(names) != len(size_array):
+        raise ValueError(f"names: {len(names)} names for {len(size_array)} sizes")
+    order = np.argsort(size_array, kind="stable")
+    return Ladder(size_array[order], [str(names[i]) for i in order], values[order])
+
+
+def _is_abstention(value: Any, abstain: Collection) -> bool:
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    try:
+        return any(value is option or value == option for option in abstain)
+    except (TypeError, ValueError):
+        return False
+
+
+def abstention_mask(values: np.ndarray, abstain: Collection = DEFAULT_ABSTAIN) -> np.ndarray:
+    """True where a value is an abstention (one of `abstain`, or NaN)."""
+    flat = [_is_abstention(value, abstain) for value in np.asarray(values, dtype=object).ravel()]
+    return np.array(flat, dtype=bool).reshape(np.shape(values))
+
+
+def _labels(y_true: Sequence, positive: Any, abstain: Collection) -> np.ndarray:
+    labels = np.empty(len(y_true), dtype=object)
+    labels[:] = list(y_true)
+    if len(labels) == 0:
+        raise ValueError("y_true: no items")
+    if abstention_mask(labels, abstain).any():
+        raise ValueError(
+            "y_true: labels include abstention values; drop those items or pass another `abstain`"
+        )
+    if not np.any(labels == positive):
+        raise ValueError(f"y_true: the positive label {positive!r} never occurs")
+    return labels
+
+
+def confusion_masks(
+    y_true: np.ndarray, predictions: np.ndarray, positive: Any, abstain: Collection
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boolean (rungs × items) masks of true positives, false positives, false negatives.
+
+    An abstention is wrong: a false negative on a positive item, a false
+    positive on a negative one.
+    """
+    actual = np.asarray(y_true == positive, dtype=bool)
+    abstained = abstention_mask(predictions, abstain)
+    said_positive = np.asarray(predictions == positive, dtype=bool) & ~abstained
+    true_pos = said_positive & actual
+    false_pos = (said_positive | abstained) & ~actual
+    false_neg = actual & ~true_pos
+    return true_pos, false_pos, false_neg
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (sklearn's zero_division)."""
+    safe = np.where(denominator > 0, denominator, 1.0)
+    return np.where(denominator > 0, numerator / safe, 0.0)
+
+
+def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """Binary F1 = 2·TP / (2·TP + FP + FN), 0 when there is nothing to score."""
+    return _ratio(2.0 * tp, 2.0 * tp + fp + fn)
+
+
+def resample_counts(n_items: int, n_boot: int, seed: int | None) -> np.ndarray:
+    """How often each item is drawn in each replicate: an (n_boot × n_items) matrix."""
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, n_items, size=(n_boot, n_items))
+    offsets = (np.arange(n_boot) * n_items)[:, None]
+    counts = np.bincount((index + offsets).ravel(), minlength=n_boot * n_items)
+    return counts.reshape(n_boot, n_items).astype(np.float64)
+
+
+def monotonicity(
+    sizes: Sequence[float],
+    y_true: Sequence,
+    predictions_by_size: Mapping[float, Sequence] | Sequence[Sequence],
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    *,
+    positive: Any = 1,
+    abstain: Collection = DEFAULT_ABSTAIN,
+    names: Sequence[str] | None = None,
+    confidence: float = 0.95,
+    min_drop: float = 0.01,
+    min_probability: float = 0.9,
+    flat_gain: float = 0.02,
+) -> MonotonicityResult:
+    """Judge whether binary F1 rises with model size (arXiv 2405.02817).
+
+    `sizes`: the rungs' parameter counts; `y_true`: the held-out labels;
+    `predictions_by_size`: per rung, one prediction per item (a mapping
+    size → predictions, or rows parallel to `sizes`). `positive` is the
+    positive label; predictions in `abstain` (or NaN) are abstentions and
+    count as wrong. Rungs are reported in ascending size order.
+
+    Bootstrap: `n_boot` replicates resample the items with replacement, the
+    same resample for every rung; `ci_low`/`ci_high` are the `confidence`
+    percentile interval. A drop from one rung to the next is a break when it
+    is at least `min_drop` F1 and at least `min_probability` of replicates show
+    the larger rung below the smaller. The verdict is "flat" first when the
+    fitted gain across the ladder is below `flat_gain` (see
+    `MonotonicityResult`), so that item-level jitter between near-equal rungs
+    of a flat ladder is not reported as a break.
+    """
+    labels = _labels(y_true, positive, abstain)
+    n_items = len(labels)
+    ladder = ladder_arrays(sizes, predictions_by_size, n_items, names=names)
+    if len(ladder.sizes) < 2:
+        raise ValueError("sizes: a ladder needs at least two rungs")
+    if n_boot < 1:
+        raise ValueError("n_boot: need at least one bootstrap replicate")
+    if not 0 < confidence < 1:
+        raise ValueError("confidence: must lie strictly between 0 and 1")
+
+    true_pos, false_pos, false_neg = (
+        mask.astype(np.float64)
+        for mask in confusion_masks(labels, ladder.values, positive, abstain)
+    )
+    tp, fp, fn = true_pos.sum(axis=1), false_pos.sum(axis=1), false_neg.sum(axis=1)
+    f1 = f1_from_counts(tp, fp, fn)
+    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+
+    counts = resample_counts(n_items, n_boot, seed)
+    boot_f1 = f1_from_counts(counts @ true_pos.T, counts @ false_pos.T, counts @ false_neg.T)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(boot_f1, [tail, 1.0 - tail], axis=0)
+    low, high = np.minimum(low, f1), np.maximum(high, f1)
+
+    breaks, dips = [], []
+    for i in range(len(f1) - 1):
+        drop = float(f1[i] - f1[i + 1])
+        if drop <= 0:
+            continue
+        probability = float(np.mean(boot_f1[:, i + 1] < boot_f1[:, i]))
+        found = Break(
+            smaller_size=float(ladder.sizes[i]),
+            larger_size=float(ladder.sizes[i + 1]),
+            smaller_name=ladder.names[i],
+            larger_name=ladder.names[i + 1],
+            drop=drop,
+            probability=probability,
+        )
+        (breaks if drop >= min_drop and probability >= min_probability else dips).append(found)
+
+    doublings = np.log2(ladder.sizes)
+    fitted_gain = float(np.polyfit(doublings, f1, 1)[0] * (doublings[-1] - doublings[0]))
+    if fitted_gain < flat_gain:
+        verdict = FLAT
+    elif breaks:
+        verdict = BREAK
+    else:
+        verdict = MONOTONE
+    return MonotonicityResult(
+        sizes=[float(size) for size in ladder.sizes],
+        names=ladder.names,
+        n_items=n_items,
+        n_boot=n_boot,
+        confidence=confidence,
+        precision=precision.tolist(),
+        recall=recall.tolist(),
+        f1=f1.tolist(),
+        ci_low=low.tolist(),
+        ci_high=high.tolist(),
+        gains=np.diff(f1).tolist(),
+        fitted_gain=fitted_gain,
+        verdict=verdict,
+        breaks=breaks,
+        dips=dips,
+        thresholds={
+            "min_drop": min_drop,
+            "min_probability": min_probability,
+            "flat_gain": flat_gain,
+        },
+    )
+
+
+def auc_by_size(
+    sizes: Sequence[float],
+    y_true: Sequence,
+    scores_by_size: Mapping[float, Sequence] | Sequence[Sequence],
+    *,
+    positive: Any = 1,
+) -> dict[float, float]:
+    """ROC AUC of each rung's per-item scores (e.g. the positive-option margin).
+
+    A threshold-free companion to F1: the Mann–Whitney U statistic,
+    AUC = (R₊ − n₊(n₊ + 1)/2) / (n₊ · n₋), with R₊ the rank sum of the positive
+    items (average ranks for ties), computed for all rungs at once. A missing
+    score (None or NaN, e.g. an unparseable answer) is ranked as the worst
+    possible: below every score on a positive item, above every score on a
+    negative one. Returns {size: auc} in ascending size order.
+    """
+    labels = np.empty(len(y_true), dtype=object)
+    labels[:] = list(y_true)
+    actual = np.asarray(labels == positive, dtype=bool)
+    n_pos, n_neg = int(actual.sum()), int((~actual).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("y_true: AUC needs both positive and negative items")
+    ladder = ladder_arrays(sizes, scores_by_size, len(labels), what="scores_by_size")
+    scores = np.array(
+        [[np.nan if value is None else float(value) for value in row] for row in ladder.values],
+        dtype=float,
+    ).reshape(ladder.values.shape)
+    worst = np.where(actual, -np.inf, np.inf)
+    scores = np.where(np.isnan(scores), worst[None, :], scores)
+    ranks = rankdata(scores, axis=1)
+    rank_sum = ranks[:, actual].sum(axis=1)
+    auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return {float(size): float(value) for size, value in zip(ladder.sizes, auc)}

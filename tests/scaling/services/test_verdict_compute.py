@@ -1,0 +1,90 @@
+"""A finished run's rows become a stored verdict with provenance."""
+
+import random
+
+import pytest
+
+from annotation.models import Annotation, Batch, BatchItem
+from scaling.models import Verdict
+from scaling.services import verdict_compute
+from tests.annotation.assignments.test_assignment_claim import make_items
+from training.models import Ladder, Prediction, Rung, RungJob, Run
+
+pytestmark = pytest.mark.django_db
+
+POSITIVE, NEGATIVE = "extraction", "no_extraction"
+
+
+def make_run(project, annotator, *, accuracies, n_items=300, seed=0, failed=(), identical_rungs=False):
+    rng = random.Random(seed)
+    items = make_items(project, n_items)
+    batch = Batch.objects.create(project=project, name=f"b{seed}", status=Batch.FROZEN, content_hash="ab" * 32)
+    labels = {}
+    for index, item in enumerate(items):
+        label = POSITIVE if index % 2 else NEGATIVE
+        annotation = Annotation.objects.create(item=item, annotator=annotator, option=label, guideline_version=1)
+        item.category = "easy" if index % 3 else "hard"
+        item.save(update_fields=["category"])
+        BatchItem.objects.create(batch=batch, item=item, annotation=annotation, label=label, split=BatchItem.EVAL)
+        labels[item.pk] = label
+    ladder = Ladder.objects.create(name=f"ladder{seed}")
+    run = Run.objects.create(batch=batch, ladder=ladder, code_version="t", config_hash=f"{seed:064d}")
+    for order, accuracy in enumerate(accuracies):
+        rung = Rung.objects.create(
+            ladder=ladder, order=order, name=f"r{order}", checkpoint_path="/x", parameters=10 ** (6 + order),
+            hyperparameters={"lr": 2e-4},
+        )
+        status = RungJob.FAILED if order in failed else RungJob.DONE
+        job = RungJob.objects.create(run=run, rung=rung, status=status, hyperparameters={"lr": 2e-4})
+        if status != RungJob.DONE:
+            continue
+        if identical_rungs:
+            rng = random.Random(seed)
+        rows = []
+        for item_id, label in labels.items():
+            for stage, acc in ((Prediction.TUNED, accuracy), (Prediction.BASE, 0.5)):
+                right = rng.random() < acc
+                option = label if right else (NEGATIVE if label == POSITIVE else POSITIVE)
+                scores = {POSITIVE: 0.0, NEGATIVE: 0.0, "dont_know": -5.0}
+                scores[option] = 2.0
+                margin = scores[POSITIVE] - max(scores[NEGATIVE], scores["dont_know"])
+                rows.append(Prediction(rung_job=job, item_id=item_id, stage=stage, option=option,
+                                       label=label, scores=scores, margin=margin))
+        Prediction.objects.bulk_create(rows)
+    return run
+
+
+def test_a_rising_ladder_is_monotone_with_provenance(project, annotator):
+    run = make_run(project, annotator, accuracies=[0.6, 0.7, 0.8, 0.9])
+    verdict = verdict_compute(run_id=run.pk)
+    assert verdict.kind == Verdict.MONOTONE
+    assert verdict.tuned["f1"][0] < verdict.tuned["f1"][-1]
+    assert len(verdict.tuned["ci_low"]) == 4
+    assert verdict.provenance["batch"] == "ab" * 32
+    assert [rung["name"] for rung in verdict.provenance["rungs"]] == ["r0", "r1", "r2", "r3"]
+    assert verdict.provenance["rungs"][0]["hyperparameters"] == {"lr": 2e-4}
+    assert "next_f1" in verdict.fits["power"]
+    assert {c["category"] for c in verdict.diagnostics["categories"]["categories"]} == {"easy", "hard"}
+    assert "F1 rises with size" in verdict.message
+
+
+def test_a_flat_ladder_is_called_data_with_suspects_queued(project, annotator):
+    run = make_run(project, annotator, accuracies=[0.7, 0.7, 0.7, 0.7], seed=1, identical_rungs=True)
+    verdict = verdict_compute(run_id=run.pk)
+    assert verdict.kind == Verdict.FLAT
+    assert "suspect labels queued" in verdict.message
+
+
+def test_a_failed_rung_is_named_and_recomputing_replaces_the_verdict(project, annotator):
+    run = make_run(project, annotator, accuracies=[0.6, 0.7, 0.8], seed=2, failed={1})
+    first = verdict_compute(run_id=run.pk)
+    assert first.missing_rungs == ["r1"]
+    assert "Missing rungs: r1" in first.message
+    again = verdict_compute(run_id=run.pk)
+    assert again.pk == first.pk
+    assert Verdict.objects.count() == 1
+
+
+def test_a_single_finished_rung_is_incomplete(project, annotator):
+    run = make_run(project, annotator, accuracies=[0.6, 0.7], seed=3, failed={1})
+    assert verdict_compute(run_id=run.pk).kind == Verdict.INCOMPLETE

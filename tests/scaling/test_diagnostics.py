@@ -1,0 +1,172 @@
+"""Suspect items, per-category growth, and rung-level diagnosis."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from scaling.diagnostics import (
+    DATA,
+    HEALTHY,
+    RUNG_OFF_CURVE,
+    category_growth,
+    diagnose_rungs,
+    format_learning_rate,
+    suspect_items,
+)
+from scaling.verdict import monotonicity
+
+SIZES = [0.5e9, 1.8e9, 4e9, 7e9, 14e9, 32e9]
+
+
+class TestSuspectItems:
+    ITEMS = ["a", "b", "c", "d", "e", "f"]
+    LABELS = [1, 1, 0, 0, 1, 0]
+    # Rows from the smallest rung to the largest.
+    PREDICTIONS = [
+        [1, 0, 0, 1, 1, 0],
+        [0, 0, 1, 1, 1, 1],
+        [0, 0, 1, 1, None, 1],
+        [0, 0, 1, 1, 0, 1],
+    ]
+
+    def test_larger_rungs_agreeing_against_the_label_ordered_by_agreement(self):
+        suspects = suspect_items(self.ITEMS, self.LABELS, self.PREDICTIONS, top_sizes=3)
+        # "e": one top rung abstains; "a", "b", "c", "d", "f": top three agree on another label.
+        assert [suspect.item_id for suspect in suspects] == ["b", "d", "a", "c", "f"]
+        assert suspects[0].score == 1.0 and suspects[0].predicted == 0 and suspects[0].label == 1
+        assert suspects[2].agreement == pytest.approx(0.75)
+
+    def test_confidences_filter_and_order(self):
+        confidences = {
+            1e9: [0.9] * 6,
+            2e9: [0.80, 0.95, 0.60, 0.99, 0.9, 0.9],
+            4e9: [0.80, 0.95, 0.90, 0.99, 0.9, 0.7],
+            8e9: [0.90, 0.95, 0.90, 0.98, 0.9, 0.8],
+        }
+        predictions = dict(zip(confidences, self.PREDICTIONS))
+        suspects = suspect_items(
+            self.ITEMS, self.LABELS, predictions, confidences, top_sizes=3, min_confidence=0.7
+        )
+        # "c" has a rung at 0.60 < 0.7; the rest ordered by mean top-rung confidence.
+        assert [suspect.item_id for suspect in suspects] == ["d", "b", "a", "f"]
+        assert suspects[0].score == pytest.approx((0.99 + 0.99 + 0.98) / 3)
+        json.dumps([suspect.to_dict() for suspect in suspects])
+
+    def test_nothing_to_suspect_when_the_ladder_agrees_with_labels(self):
+        assert suspect_items([1, 2], [1, 0], [[1, 0], [1, 0]]) == []
+
+
+class TestCategoryGrowth:
+    def make(self):
+        rng = np.random.default_rng(0)
+        n = 600
+        categories = np.array(["code", "chat", "negatives"])[np.arange(n) % 3]
+        labels = (rng.random(n) < 0.5).astype(int)
+        labels[categories == "negatives"] = 0
+        difficulty = rng.random(n)
+        rows = []
+        for rung in range(4):
+            accuracy = np.where(categories == "code", 0.6 + 0.1 * rung, 0.7)
+            accuracy = np.where(categories == "negatives", 0.9 - 0.05 * rung, accuracy)
+            right = difficulty < accuracy
+            rows.append(np.where(right, labels, 1 - labels))
+        return categories, labels, rows
+
+    def test_growth_per_category_and_which_do_not_scale(self):
+        categories, labels, rows = self.make()
+        report = category_growth(SIZES[:4], labels, rows, categories)
+        by_name = {entry.category: entry for entry in report.categories}
+        assert [entry.category for entry in report.categories] == ["chat", "code", "negatives"]
+        assert by_name["code"].scales and by_name["code"].slope > 0
+        assert not by_name["chat"].scales
+        assert by_name["negatives"].metric == "accuracy" and by_name["negatives"].slope < 0
+        assert report.not_scaling == ["negatives", "chat"]
+        code = categories == "code"
+        for rung in range(4):
+            assert by_name["code"].values[rung] == pytest.approx(
+                f1_score(labels[code], rows[rung][code])
+            )
+        json.dumps(report.to_dict())
+
+
+class TestDiagnoseRungs:
+    def test_planted_off_curve_rung_gets_a_learning_rate_proposal(self):
+        diagnosis = diagnose_rungs(SIZES, [0.62, 0.70, 0.66, 0.78, 0.82, 0.85], learning_rates=2e-4)
+        assert diagnosis.kind == RUNG_OFF_CURVE
+        assert diagnosis.rungs == ["4B"]
+        assert diagnosis.message == (
+            "F1 falls from 1.8B to 4B: likely that rung's learning rate — re-run it with lr 2e-5."
+        )
+        (change,) = diagnosis.proposed_changes
+        assert (change.parameter, change.current, change.proposed) == (
+            "learning_rate",
+            2e-4,
+            pytest.approx(2e-5),
+        )
+        assert diagnosis.expected[0] > 0.72
+        json.dumps(diagnosis.to_dict())
+
+    def test_learning_rates_by_name_and_unsorted_input(self):
+        diagnosis = diagnose_rungs(
+            [4e9, 0.5e9, 1.8e9, 7e9],
+            [0.60, 0.62, 0.70, 0.78],
+            names=["qwen-4b", "qwen-0.5b", "qwen-1.8b", "qwen-7b"],
+            learning_rates={"qwen-4b": 1e-4},
+        )
+        assert diagnosis.rungs == ["qwen-4b"]
+        assert "F1 falls from qwen-1.8b to qwen-4b" in diagnosis.message
+        assert diagnosis.proposed_changes[0].proposed == pytest.approx(1e-5)
+
+    def test_without_a_learning_rate_proposes_a_tenth(self):
+        diagnosis = diagnose_rungs(SIZES[:4], [0.60, 0.72, 0.64, 0.80])
+        assert diagnosis.kind == RUNG_OFF_CURVE
+        assert diagnosis.proposed_changes[0].proposed is None
+        assert "a tenth of its learning rate" in diagnosis.message
+
+    @pytest.mark.parametrize(
+        "f1",
+        [[0.70, 0.71, 0.69, 0.70, 0.71, 0.70], [0.80, 0.75, 0.70, 0.68, 0.65, 0.60]],
+    )
+    def test_flat_or_falling_ladder_is_data(self, f1):
+        diagnosis = diagnose_rungs(SIZES, f1)
+        assert diagnosis.kind == DATA
+        assert diagnosis.rungs == [] and diagnosis.proposed_changes == []
+        assert "suspect items to review" in diagnosis.message
+
+    def test_rising_ladder_is_healthy(self):
+        diagnosis = diagnose_rungs(SIZES, [0.60, 0.70, 0.75, 0.78, 0.80, 0.81])
+        assert diagnosis.kind == HEALTHY
+        assert diagnosis.message == "F1 rises with model size (0.600 at 0.5B → 0.810 at 32B)."
+
+    def test_from_a_monotonicity_result(self):
+        rng = np.random.default_rng(0)
+        labels = (rng.random(1000) < 0.4).astype(int)
+        difficulty = rng.random(1000)
+        rows = [
+            np.where(difficulty < accuracy, labels, 1 - labels)
+            for accuracy in (0.60, 0.70, 0.58, 0.78, 0.83, 0.88)
+        ]
+        result = monotonicity(SIZES, labels, rows, n_boot=200)
+        diagnosis = diagnose_rungs(result, learning_rates=[2e-4] * 6)
+        assert diagnosis.kind == RUNG_OFF_CURVE and diagnosis.rungs == ["4B"]
+        assert "re-run it with lr 2e-5" in diagnosis.message
+
+    def test_a_dip_inside_its_confidence_interval_is_not_off_the_curve(self):
+        f1 = [0.60, 0.70, 0.72, 0.80, 0.85, 0.87]
+        assert diagnose_rungs(SIZES, f1).rungs == ["4B"]
+        wide = diagnose_rungs(SIZES, f1, ci_high=[value + 0.05 for value in f1])
+        assert wide.kind == HEALTHY
+
+    def test_needs_f1_with_sizes(self):
+        with pytest.raises(ValueError, match="f1"):
+            diagnose_rungs(SIZES)
+
+
+def test_learning_rate_format():
+    assert [format_learning_rate(value) for value in (2e-5, 1.5e-4, 0.1)] == [
+        "2e-5",
+        "1.5e-4",
+        "1e-1",
+    ]

@@ -1,0 +1,93 @@
+"""Accept then Stop: drop the pre-power phase, extrapolate the power line."""
+
+import json
+
+import numpy as np
+import pytest
+
+from scaling.selection import accept_then_stop, rank_models
+
+SUBSETS = np.array([200.0 * 2**i for i in range(10)])  # 200 … 102,400 examples
+TARGET = 4 * SUBSETS[-1]
+
+
+def knee_curve(knee=6400.0, scale=30.0, exponent=0.35):
+    """A power law above `knee`, a nearly flat pre-power phase below it."""
+    at_knee = scale * knee**-exponent
+    return np.where(
+        SUBSETS >= knee,
+        scale * SUBSETS**-exponent,
+        at_knee * (SUBSETS / knee) ** (-exponent / 6),
+    )
+
+
+def test_detects_the_pre_power_phase_and_predicts_the_target():
+    rng = np.random.default_rng(0)
+    losses = knee_curve() * np.exp(rng.normal(0.0, 0.005, len(SUBSETS)))
+    result = accept_then_stop(dict(zip(SUBSETS, losses)), TARGET)
+    assert result.stop_size == 3200.0
+    assert result.accepted_sizes == [6400.0, 12800.0, 25600.0, 51200.0, 102400.0]
+    assert result.pre_power_sizes == [200.0, 400.0, 800.0, 1600.0, 3200.0]
+    assert result.stop_residual > 5.0
+    assert result.slope == pytest.approx(-0.35, abs=0.03)
+    assert result.predicted_loss == pytest.approx(30.0 * TARGET**-0.35, rel=0.03)
+
+
+def test_a_pure_power_curve_is_accepted_whole():
+    losses = 12.0 * SUBSETS**-0.3
+    result = accept_then_stop((SUBSETS, losses), TARGET)
+    assert result.stop_size is None and result.pre_power_sizes == []
+    assert result.accepted_sizes == SUBSETS.tolist()
+    assert result.predicted_loss == pytest.approx(12.0 * TARGET**-0.3)
+    assert result.predict(1000.0) == pytest.approx(12.0 * 1000.0**-0.3)
+
+
+def test_fitting_the_whole_curve_would_be_worse():
+    losses = knee_curve()
+    ats = accept_then_stop(dict(zip(SUBSETS, losses)), TARGET)
+    everything = accept_then_stop(dict(zip(SUBSETS, losses)), TARGET, delta=float("inf"))
+    truth = 30.0 * TARGET**-0.35
+    assert abs(ats.predicted_loss - truth) < abs(everything.predicted_loss - truth) / 10
+
+
+def test_input_forms_and_the_zero_shot_point():
+    losses = knee_curve()
+    as_mapping = accept_then_stop({0: 9.0, **dict(zip(SUBSETS[::-1], losses[::-1]))}, TARGET)
+    as_pair = accept_then_stop((list(SUBSETS), list(losses)), TARGET)
+    assert as_mapping == as_pair
+    json.dumps(as_pair.to_dict())
+
+
+def test_fewer_points_than_k_are_all_accepted():
+    result = accept_then_stop({100: 2.0, 200: 1.6}, 800, k=3)
+    assert result.accepted_sizes == [100.0, 200.0]
+    assert result.stop_size is None
+
+
+@pytest.mark.parametrize(
+    "curve, kwargs",
+    [
+        ({100: 2.0, 200: -1.0, 400: 1.0}, {}),
+        ({100: 2.0}, {}),
+        ({100: 2.0, 200: 1.5, 400: 1.0}, {"k": 1}),
+        (([100, 200], [2.0]), {}),
+    ],
+)
+def test_rejects_bad_input(curve, kwargs):
+    with pytest.raises(ValueError):
+        accept_then_stop(curve, 1000, **kwargs)
+
+
+def test_rank_models_orders_by_predicted_loss_not_by_small_subset_loss():
+    # "steep" is worse on every small subset but its power phase falls faster,
+    # so it wins at the target size; "flat" looks best early and loses.
+    curves = {
+        "flat": (SUBSETS, 3.0 * SUBSETS**-0.10),
+        "steep": (SUBSETS, 12.0 * SUBSETS**-0.20),
+        "middle": (SUBSETS, 6.0 * SUBSETS**-0.15),
+    }
+    assert all(curves["steep"][1] > curves["flat"][1])
+    ranked = rank_models(curves, 100 * SUBSETS[-1])
+    assert [entry.model for entry in ranked] == ["steep", "middle", "flat"]
+    assert ranked[0].predicted_loss == pytest.approx(12.0 * (100 * SUBSETS[-1]) ** -0.20)
+    json.dumps([entry.to_dict() for entry in ranked])

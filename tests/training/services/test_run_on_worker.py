@@ -1,0 +1,120 @@
+"""From a frozen batch to per-rung metrics and a verdict, on a real worker."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from django.conf import settings
+
+from annotation.importers import messages_import
+from annotation.models import Batch
+from annotation.preprocessing import items_preprocess
+from annotation.sample_corpus import write_jsonl
+from annotation.simulation import annotators_simulate
+from scaling.models import Verdict
+from training import services
+from training.models import Prediction, RungJob, Run
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+FAST = {"r": 8, "alpha": 16, "lr": 5e-3, "batch_tokens": 4096, "modules_to_save": ["lm_head"]}
+
+
+def wait_for(predicate, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+@pytest.fixture
+def labelled_project(project, tiny_ladder, tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    write_jsonl(path=corpus, messages=4000, seed=7)
+    messages_import(project=project, path=corpus)
+    items_preprocess(project=project)
+    return project
+
+
+def register(project, tiny_ladder, *, size_class="cpu", name="tiny"):
+    rungs = [{**rung, "size_class": size_class, "hyperparameters": FAST} for rung in tiny_ladder]
+    return services.ladder_register(name=name, rungs=rungs, projects=[project])
+
+
+def test_a_frozen_batch_runs_the_ladder_to_metrics_and_a_verdict(celery_worker_process, labelled_project, tiny_ladder):
+    ladder = register(labelled_project, tiny_ladder)
+    result = annotators_simulate(project=labelled_project, accuracy=1.0, limit=160, seed=1, batch_name="first")
+    batch = Batch.objects.get(pk=result.batch_id)
+    run = Run.objects.get(batch=batch, ladder=ladder)
+    assert services.run_request(batch=batch, ladder=ladder).pk == run.pk  # same request, same run
+    run = wait_for(lambda: Run.objects.filter(pk=run.pk, status=Run.DONE).first(), 240, "the run to finish")
+    for job in run.rung_jobs.all():
+        assert job.status == RungJob.DONE, job.error
+        assert {"base", "tuned"} <= set(job.metrics)
+        assert 0 <= job.metrics["tuned"]["f1"] <= 1
+        assert job.loss_curve and job.tokens_per_second > 0
+        assert Prediction.objects.filter(rung_job=job).count() == 2 * batch.eval_count
+    verdict = wait_for(lambda: Verdict.objects.filter(run=run).first(), 60, "the verdict")
+    assert verdict.provenance["batch"] == batch.content_hash
+    assert Run.objects.filter(batch=batch).count() == 1
+
+
+def test_cancel_stops_a_run(celery_worker_process, labelled_project, tiny_ladder):
+    ladder = register(labelled_project, tiny_ladder)
+    ladder.projects.clear()
+    result = annotators_simulate(project=labelled_project, accuracy=1.0, limit=160, seed=2, batch_name="second")
+    run = services.run_request(batch=Batch.objects.get(pk=result.batch_id), ladder=ladder, hyperparameters={"epochs": 3})
+    services.run_cancel(run=run)
+    run = wait_for(lambda: Run.objects.filter(pk=run.pk, status=Run.CANCELLED).first(), 120, "the run to cancel")
+    assert all(job.status == RungJob.CANCELLED for job in run.rung_jobs.all())
+
+
+def start_worker(queue: str, log_path) -> subprocess.Popen:
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "TRAINING_STALE_SECONDS": "3",
+    }
+    log = open(log_path, "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "--pool", "solo",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info", "-n", f"kill-{time.time()}@%h"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR,
+    )
+    return process
+
+
+def test_a_killed_worker_s_job_completes_on_a_new_worker_without_duplicates(labelled_project, tiny_ladder, tmp_path):
+    ladder = register(labelled_project, tiny_ladder, size_class="gpu-large", name="kill-ladder")
+    ladder.projects.clear()
+    result = annotators_simulate(project=labelled_project, accuracy=1.0, limit=160, seed=3, batch_name="third")
+    run = services.run_request(batch=Batch.objects.get(pk=result.batch_id), ladder=ladder, hyperparameters={"epochs": 2})
+    log = tmp_path / "worker.log"
+    first = start_worker("gpu-large", log)
+    wait_for(
+        lambda: RungJob.objects.filter(run=run, progress__phase="fine-tuning").exists(), 180, "fine-tuning to start"
+    )
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed = RungJob.objects.get(run=run, status=RungJob.RUNNING)
+    time.sleep(4)  # let the heartbeat go stale
+    second = start_worker("gpu-large", log)
+    try:
+        run = wait_for(lambda: Run.objects.filter(pk=run.pk, status=Run.DONE).first(), 300, "the run to finish")
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    killed.refresh_from_db()
+    assert killed.status == RungJob.DONE and killed.attempts == 2
+    for job in run.rung_jobs.all():
+        assert Prediction.objects.filter(rung_job=job).count() == 2 * run.batch.eval_count

@@ -1,0 +1,64 @@
+"""Frozen batches as the plain examples `training.ml` trains and scores on."""
+
+import random
+
+from annotation.exports import export_rows
+from annotation.models import Batch, BatchItem
+from training.ml.data import EvalExample, TrainExample
+
+
+def train_examples(*, batch: Batch, limit: int | None = None) -> list[TrainExample]:
+    """The train split; with `limit`, a seeded random subset (halving subsets nest)."""
+    rows = list(export_rows(batch=batch, split=BatchItem.TRAIN))
+    if limit is not None:
+        random.Random(0).shuffle(rows)
+        rows = rows[:limit]
+    return [TrainExample(prompt=row.instruction, response=row.output) for row in rows]
+
+
+def eval_examples(*, batch: Batch) -> tuple[list[EvalExample], dict[str, list[str]], dict[str, str]]:
+    """Eval examples, each item's option values in choice order, and its frozen label."""
+    examples, option_values, labels = [], {}, {}
+    for row in export_rows(batch=batch, split=BatchItem.EVAL):
+        key = str(row.item_id)
+        examples.append(
+            EvalExample(
+                prompt=row.instruction,
+                choices=[f"{letter}:{text}" for letter, _, text in row.choices],
+                key=key,
+            )
+        )
+        option_values[key] = [value for _, value, _ in row.choices]
+        labels[key] = row.label
+    return examples, option_values, labels
+
+
+def pretraining_texts(*, project, limit: int = 4000) -> list[str]:
+    """Unlabelled items rendered as prompts (no answers), for the demo ladder."""
+    from annotation.exports import LETTERS, option_order, render_instruction
+    from annotation.models import Item
+
+    texts = []
+    texts_by_value = {option["value"]: option["text"] for option in project.options}
+    rows = (
+        Item.objects.filter(project=project)
+        .order_by("id")
+        .values_list("context", "sender", "text", "chat__external_id", "message__external_id")[:limit]
+    )
+    for context, sender, text, chat_id, message_id in rows:
+        order = option_order(
+            chat_external_id=chat_id,
+            message_external_id=message_id,
+            option_values=project.option_values,
+            shuffle=project.shuffle_options,
+        )
+        texts.append(
+            render_instruction(
+                instruction=project.instruction,
+                history=context,
+                sender=sender,
+                text=text,
+                lettered=[(LETTERS[index], texts_by_value[value]) for index, value in enumerate(order)],
+            )
+        )
+    return texts
