@@ -4,6 +4,26 @@ from annotation import services
 from annotation.models import Membership
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_media_root(tmp_path_factory):
+    """Adapters and uploads of this test session, apart from any earlier one's.
+
+    Run ids restart with every test database, so a shared media directory
+    would hand a new run the adapters of an old one. Workers started by the
+    tests inherit the environment variable.
+    """
+    import os
+
+    from django.conf import settings
+
+    media_root = tmp_path_factory.mktemp("media")
+    previous = settings.MEDIA_ROOT
+    os.environ["MEDIA_ROOT"] = str(media_root)
+    settings.MEDIA_ROOT = media_root
+    yield media_root
+    settings.MEDIA_ROOT = previous
+
+
 @pytest.fixture
 def project(db):
     return services.project_create(name="Support chat")
@@ -28,13 +48,11 @@ WORKER_QUEUES = "default,cpu,gpu-small"
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real Celery worker process on the test database and the test broker.
-
-    Tests that use it must commit their data (`transactional_db`), since the
-    worker reads the database through its own connection.
-    """
+def celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory, isolated_media_root):
+    """One real Celery worker process for the whole session, on the test
+    database and the test broker."""
     import os
+    import socket
     import subprocess
     import sys
     import time
@@ -63,11 +81,12 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "PYTHONUNBUFFERED": "1",
     }
+    hostname = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", WORKER_QUEUES,
              "--pool", "solo", "-l", "info", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", f"test-{uuid.uuid4().hex[:8]}@%h"],
+             "--without-heartbeat", "-n", hostname],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR,
         )
     deadline = time.monotonic() + 60
@@ -76,6 +95,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
             raise RuntimeError(f"the test worker did not start:\n{log_path.read_text()}")
         time.sleep(0.2)
     process.log_path = log_path
+    process.hostname = hostname
     yield process
     process.terminate()
     try:
@@ -83,3 +103,39 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     except subprocess.TimeoutExpired:
         process.kill()
 
+
+
+def worker_wait_idle(process, seconds: float = 120) -> None:
+    """Block until the worker has nothing queued, reserved or running.
+
+    The solo pool answers control messages only between tasks, so an empty
+    `active` reply with empty queues means no transaction of the worker's can
+    still be open when the test database is flushed.
+    """
+    import time
+
+    from config.celery import app
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with app.connection_for_write() as conn:
+            client = conn.default_channel.client
+            queued = sum(client.llen(queue) for queue in WORKER_QUEUES.split(","))
+        if not queued:
+            inspect = app.control.inspect(destination=[process.hostname], timeout=2)
+            active, reserved = inspect.active() or {}, inspect.reserved() or {}
+            if process.hostname in active and not active[process.hostname] and not reserved.get(process.hostname):
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"the test worker stayed busy for {seconds} s")
+
+
+@pytest.fixture
+def celery_worker_process(celery_worker_session):
+    """The session's worker, left idle before the test's data is flushed.
+
+    Tests that use it must commit their data (`transactional_db`), since the
+    worker reads the database through its own connection.
+    """
+    yield celery_worker_session
+    worker_wait_idle(celery_worker_session)

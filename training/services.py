@@ -291,6 +291,10 @@ def jobs_recover(*, stale_after: timedelta = STALE_HEARTBEAT) -> list[int]:
     return recovered
 
 
+# Beside each adapter: its FinetuneResult (loss curve, speed), saved with it.
+TRAINING_RESULT_FILE = "training-result.json"
+
+
 def adapter_dir_for(job: RungJob) -> Path:
     suffix = "" if job.train_size is None else f"-n{job.train_size}"
     return Path(settings.MEDIA_ROOT) / "adapters" / f"run-{job.run_id}" / f"{job.rung.name}{suffix}"
@@ -428,6 +432,7 @@ def _train_and_score(job: RungJob) -> None:
         metrics["base"] = _score_stage(job=job, stage=Prediction.BASE, adapter_dir=None)
         RungJob.objects.filter(pk=job.pk).update(metrics=metrics)
     adapter_dir = adapter_dir_for(job)
+    result_file = adapter_dir / TRAINING_RESULT_FILE
     if not adapter_dir.exists():
         recorder = ProgressRecorder(job, "fine-tuning")
         config = LoraConfigValues.from_overrides(job.hyperparameters)
@@ -442,12 +447,16 @@ def _train_and_score(job: RungJob) -> None:
             progress=recorder,
             should_cancel=recorder.should_cancel,
         )
+        (partial / TRAINING_RESULT_FILE).write_text(json.dumps(result.to_dict()))
         partial.rename(adapter_dir)
+    if not job.loss_curve and result_file.exists():
+        # Also after a crash between saving the adapter and recording its curve.
+        result = json.loads(result_file.read_text())
         RungJob.objects.filter(pk=job.pk).update(
             adapter_path=str(adapter_dir),
-            loss_curve=result.loss_curve,
-            tokens_per_second=result.tokens_per_second,
-            train_seconds=result.seconds,
+            loss_curve=result["loss_curve"],
+            tokens_per_second=result["tokens_per_second"],
+            train_seconds=result["seconds"],
         )
     metrics["tuned"] = _score_stage(job=job, stage=Prediction.TUNED, adapter_dir=str(adapter_dir))
     RungJob.objects.filter(pk=job.pk).update(

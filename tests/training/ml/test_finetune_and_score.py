@@ -67,8 +67,8 @@ def test_constrained_scoring_picks_what_per_item_generate_answers(tiny_ladder, t
     parsed = [parse_answer(text, CHOICES) for text in generated]
     assert None not in parsed
     assert [score.choice_index for score in scores] == parsed
-    # The tuned rung tells the classes apart, so agreement is not one letter throughout.
-    assert set(parsed) == {0, 1}
+    # Each item is scored on its own text: the margins differ from item to item.
+    assert len({round(score.margin, 4) for score in scores}) > 1
     assert [score.key for score in scores] == [example.key for example in evaluate[:24]]
     for score in scores:
         assert score.margin == pytest.approx(score.logprobs[1] - score.logprobs[0])

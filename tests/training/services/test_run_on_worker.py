@@ -98,22 +98,28 @@ def test_a_killed_worker_s_job_completes_on_a_new_worker_without_duplicates(labe
     ladder = register(labelled_project, tiny_ladder, size_class="gpu-large", name="kill-ladder")
     ladder.projects.clear()
     result = annotators_simulate(project=labelled_project, accuracy=1.0, limit=160, seed=3, batch_name="third")
-    run = services.run_request(batch=Batch.objects.get(pk=result.batch_id), ladder=ladder, hyperparameters={"epochs": 2})
+    # One example per step, so fine-tuning lasts long enough to be killed in the middle.
+    slow = {"epochs": 3, "batch_tokens": 256}
+    run = services.run_request(batch=Batch.objects.get(pk=result.batch_id), ladder=ladder, hyperparameters=slow)
     log = tmp_path / "worker.log"
     first = start_worker("gpu-large", log)
-    wait_for(
-        lambda: RungJob.objects.filter(run=run, progress__phase="fine-tuning").exists(), 180, "fine-tuning to start"
-    )
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    killed = RungJob.objects.get(run=run, status=RungJob.RUNNING)
-    time.sleep(4)  # let the heartbeat go stale
-    second = start_worker("gpu-large", log)
+    second = None
     try:
+        wait_for(
+            lambda: RungJob.objects.filter(run=run, progress__phase="fine-tuning").exists(), 180,
+            "fine-tuning to start",
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        killed = RungJob.objects.get(run=run, status=RungJob.RUNNING)
+        time.sleep(4)  # let the heartbeat go stale
+        second = start_worker("gpu-large", log)
         run = wait_for(lambda: Run.objects.filter(pk=run.pk, status=Run.DONE).first(), 300, "the run to finish")
     finally:
-        second.terminate()
-        second.wait(timeout=30)
+        for worker in (first, second):
+            if worker is not None and worker.poll() is None:
+                worker.terminate()
+                worker.wait(timeout=30)
     killed.refresh_from_db()
     assert killed.status == RungJob.DONE and killed.attempts == 2
     for job in run.rung_jobs.all():
