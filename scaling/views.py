@@ -1,13 +1,21 @@
 """Run pages and dashboards: what the ladder says, live while it trains."""
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotation import permissions
+from annotation.models import Batch
 from config.polling import render_polled
+from scaling import selectors
 from training import services as training_services
-from training.models import Run
+from training.models import Ladder, Run, Rung
+
+
+def _posted_id(value: str | None) -> int | None:
+    """An id from a form or query string; anything but digits is no id at all."""
+    return int(value) if value and value.isdigit() else None
 
 
 def _run_for(user, project_id: int, run_id: int):
@@ -52,12 +60,27 @@ def sparkline_points(values: list[float], width: int = 120, height: int = 24) ->
     )
 
 
+def _run_context(project, run: Run, **extra) -> dict:
+    verdict = selectors.run_verdict(run=run)
+    return {
+        "project": project,
+        "run": run,
+        "rows": run_rows(run),
+        "verdict": verdict,
+        "proposals": selectors.rerun_proposals(verdict=verdict) if verdict else [],
+        "rungs": run.ladder.rungs.order_by("order"),
+        "known_hyperparameters": list(training_services.RERUN_HYPERPARAMETERS),
+        **extra,
+    }
+
+
 @require_GET
 @login_required
 def run_detail(request, project_id: int, run_id: int):
     project, run = _run_for(request.user, project_id, run_id)
-    context = {"project": project, "run": run, "rows": run_rows(run)}
-    return render_polled(request, "scaling/run_detail.html", "rungs", context, finished=run.is_final)
+    return render_polled(
+        request, "scaling/run_detail.html", "rungs", _run_context(project, run), finished=run.is_final
+    )
 
 
 @require_POST
@@ -74,3 +97,88 @@ def run_retry(request, project_id: int, run_id: int):
     _, run = _run_for(request.user, project_id, run_id)
     training_services.run_retry(run=run)
     return redirect("scaling:run_detail", project_id=project_id, run_id=run.pk)
+
+
+@require_POST
+@login_required
+def run_rerun(request, project_id: int, run_id: int):
+    """Re-run one rung with the hyper-parameters posted as `name=value` pairs."""
+    project, run = _run_for(request.user, project_id, run_id)
+    typed = request.POST.get("hyperparameters", "")
+    rung = Rung.objects.filter(ladder=run.ladder, pk=_posted_id(request.POST.get("rung"))).first()
+    try:
+        if rung is None:
+            raise ValidationError("choose a rung of this run's ladder to re-run")
+        rerun = training_services.rung_rerun(
+            run=run,
+            rung=rung,
+            hyperparameters=training_services.hyperparameters_parse(typed),
+            requested_by=request.user,
+        )
+    except ValidationError as error:
+        context = _run_context(
+            project, run, rerun_errors=error.messages, rerun_draft={"rung": rung, "hyperparameters": typed}
+        )
+        return render(request, "scaling/run_detail.html", context, status=400)
+    return redirect("scaling:run_detail", project_id=project.pk, run_id=rerun.pk)
+
+
+@require_GET
+@login_required
+def dashboard(request, project_id: int):
+    project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
+    return render(request, "scaling/dashboard.html", selectors.dashboard(project=project))
+
+
+@require_GET
+@login_required
+def verdict_banner(request, project_id: int):
+    """The banner fragment; htmx polls it until its run is final and judged (then 286)."""
+    project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
+    batch = run = None
+    run_id, batch_id = _posted_id(request.GET.get("run")), _posted_id(request.GET.get("batch"))
+    if run_id is not None:
+        run = get_object_or_404(Run, pk=run_id, batch__project=project)
+    elif batch_id is not None:
+        batch = get_object_or_404(Batch, pk=batch_id, project=project)
+    banner = selectors.verdict_banner(project=project, batch=batch, run=run)
+    return render_polled(
+        request, "scaling/verdict_banner.html", "banner", {"banner": banner}, finished=banner["finished"]
+    )
+
+
+@require_GET
+@login_required
+def run_suspects(request, project_id: int, run_id: int):
+    project, run = _run_for(request.user, project_id, run_id)
+    verdict = selectors.run_verdict(run=run)
+    rows = selectors.suspect_queue(verdict=verdict) if verdict else []
+    return render(
+        request, "scaling/suspects.html", {"project": project, "run": run, "verdict": verdict, "rows": rows}
+    )
+
+
+@require_POST
+@login_required
+def batch_run_start(request, project_id: int, batch_id: int):
+    """Start (or find) a run of a frozen batch on one of the project's ladders."""
+    project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
+    batch = get_object_or_404(Batch, pk=batch_id, project=project)
+    ladder = Ladder.objects.filter(projects=project, pk=_posted_id(request.POST.get("ladder"))).first()
+    try:
+        if ladder is None:
+            raise ValidationError("choose one of this project's ladders")
+        run = training_services.run_request(
+            batch=batch,
+            ladder=ladder,
+            learning_curve=request.POST.get("learning_curve") == "on",
+            requested_by=request.user,
+        )
+    except ValidationError as error:
+        return render(
+            request,
+            "scaling/run_start_error.html",
+            {"project": project, "batch": batch, "errors": error.messages},
+            status=400,
+        )
+    return redirect("scaling:run_detail", project_id=project.pk, run_id=run.pk)

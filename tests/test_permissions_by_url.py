@@ -38,6 +38,11 @@ MINIMUM_ROLE = {
     "scaling:run_detail": (LEAD, "get"),
     "scaling:run_cancel": (LEAD, "post"),
     "scaling:run_retry": (LEAD, "post"),
+    "scaling:run_rerun": (LEAD, "post"),
+    "scaling:run_suspects": (LEAD, "get"),
+    "scaling:dashboard": (LEAD, "get"),
+    "scaling:verdict_banner": (LEAD, "get"),
+    "scaling:batch_run_start": (LEAD, "post"),
 }
 
 
@@ -80,7 +85,7 @@ def url_for(name: str, project, world, user) -> str:
         kwargs["assignment_id"] = lease.pk if lease else 999999
     if name == "annotation:item_review":
         kwargs["item_id"] = world["items"][0].pk
-    if name.startswith("annotation:batch_") and name != "annotation:batch_list":
+    if name.startswith(("annotation:batch_", "scaling:batch_")) and name != "annotation:batch_list":
         kwargs["batch_id"] = world["batch"].pk
     if name == "annotation:batch_export":
         kwargs["fmt"] = "alpaca-train"

@@ -8,6 +8,7 @@ functions that execute a job, so the web process never loads it.
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -131,6 +132,143 @@ def run_request(
     for job in run.rung_jobs.all():
         rung_job_enqueue_on_commit(job=job)
     return run
+
+
+# Hyper-parameters a lead may change when re-running a rung, and their types:
+# the numeric fields of training.ml.finetune.LoraConfigValues.
+RERUN_HYPERPARAMETERS: dict[str, type] = {
+    "lr": float,
+    "epochs": float,
+    "warmup_ratio": float,
+    "dropout": float,
+    "weight_decay": float,
+    "r": int,
+    "alpha": int,
+    "batch_tokens": int,
+    "max_seq_len": int,
+    "seed": int,
+}
+# Zero is a meaningful value for these; every other one must be above zero.
+ZERO_ALLOWED_HYPERPARAMETERS = {"warmup_ratio", "dropout", "weight_decay", "seed"}
+
+
+def hyperparameters_parse(text: str) -> dict:
+    """`lr=2e-5, epochs=2` (commas or new lines) as {"lr": 2e-05, "epochs": 2.0}.
+
+    Raises ValidationError naming every unknown key and bad value at once.
+    """
+    values: dict = {}
+    errors = []
+    for part in text.replace("\n", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, equals, raw = (piece.strip() for piece in part.partition("="))
+        if not equals or not key or not raw:
+            errors.append(f"{part!r}: write each hyper-parameter as name=value")
+            continue
+        kind = RERUN_HYPERPARAMETERS.get(key)
+        if kind is None:
+            errors.append(f"unknown hyper-parameter {key!r}; known: {', '.join(RERUN_HYPERPARAMETERS)}")
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            errors.append(f"{key}: {raw!r} is not a number")
+            continue
+        if kind is int and not value.is_integer():
+            errors.append(f"{key}: {raw!r} is not a whole number")
+        elif not math.isfinite(value) or value < 0 or (value == 0 and key not in ZERO_ALLOWED_HYPERPARAMETERS):
+            errors.append(f"{key}: {raw!r} must be a finite number above zero")
+        elif key in values:
+            errors.append(f"{key}: given twice")
+        else:
+            values[key] = kind(value)
+    if errors:
+        raise ValidationError(errors)
+    if not values:
+        raise ValidationError("give at least one hyper-parameter, e.g. lr=2e-5")
+    return values
+
+
+def _rerun_config_hash(*, run: Run, rung: Rung, hyperparameters: dict) -> str:
+    payload = {"rerun_of": run.config_hash, "rung": rung.name, "hyperparameters": hyperparameters}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@transaction.atomic
+def rung_rerun(*, run: Run, rung: Rung, hyperparameters: dict, requested_by=None) -> Run:
+    """A new run of `run`'s batch and ladder where only `rung` trains again, with changed hyper-parameters.
+
+    The other rungs' finished jobs are copied with their predictions, so the
+    new run's verdict compares the re-trained rung against the same
+    neighbours; rungs that had not finished train again with their old
+    settings. The same request again returns the same run (retried in place
+    if it failed or was cancelled).
+    """
+    run = Run.objects.select_for_update().select_related("batch", "ladder").get(pk=run.pk)
+    if rung.ladder_id != run.ladder_id:
+        raise ValidationError({"rung": f"rung {rung.name!r} is not on ladder {run.ladder.name!r}"})
+    if not hyperparameters:
+        raise ValidationError({"hyperparameters": "give at least one hyper-parameter to change"})
+    config_hash = _rerun_config_hash(run=run, rung=rung, hyperparameters=hyperparameters)
+    existing = Run.objects.filter(config_hash=config_hash).first()
+    if existing is not None:
+        if existing.status in {Run.FAILED, Run.CANCELLED}:
+            run_retry(run=existing)
+        return existing
+    rerun = Run.objects.create(
+        batch=run.batch,
+        ladder=run.ladder,
+        hyperparameters=run.hyperparameters,
+        code_version=code_version(),
+        config_hash=config_hash,
+        requested_by=requested_by,
+        rerun_of=run,
+        rung_overrides={rung.name: hyperparameters},
+    )
+    previous = {job.rung_id: job for job in run.rung_jobs.filter(train_size__isnull=True)}
+    for ladder_rung in run.ladder.rungs.order_by("order"):
+        old = previous.get(ladder_rung.pk)
+        settings_before = (
+            old.hyperparameters
+            if old is not None
+            else effective_hyperparameters(run_hyperparameters=run.hyperparameters, rung=ladder_rung)
+        )
+        if ladder_rung.pk == rung.pk or old is None or old.status != RungJob.DONE:
+            changes = hyperparameters if ladder_rung.pk == rung.pk else {}
+            job = RungJob.objects.create(
+                run=rerun, rung=ladder_rung, hyperparameters={**settings_before, **changes}
+            )
+            rung_job_enqueue_on_commit(job=job)
+            continue
+        copy = RungJob.objects.create(
+            run=rerun,
+            rung=ladder_rung,
+            hyperparameters=old.hyperparameters,
+            status=RungJob.DONE,
+            progress=old.progress,
+            loss_curve=old.loss_curve,
+            metrics=old.metrics,
+            tokens_per_second=old.tokens_per_second,
+            train_seconds=old.train_seconds,
+            eval_seconds=old.eval_seconds,
+            adapter_path=old.adapter_path,
+            started_at=old.started_at,
+            finished_at=old.finished_at,
+        )
+        Prediction.objects.bulk_create(
+            [
+                Prediction(rung_job=copy, item_id=item_id, stage=stage, option=option, label=label,
+                           scores=scores, margin=margin)
+                for item_id, stage, option, label, scores, margin in old.predictions.values_list(
+                    "item_id", "stage", "option", "label", "scores", "margin"
+                )
+            ],
+            batch_size=1000,
+        )
+    run_refresh_status(run=rerun)
+    return Run.objects.get(pk=rerun.pk)
 
 
 def rung_job_enqueue_on_commit(*, job: RungJob) -> None:

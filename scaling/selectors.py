@@ -1,0 +1,384 @@
+"""Reads for the scaling app: stored verdicts shaped for dashboards, banners and queues.
+
+Everything here reads rows and returns plain dicts and lists; charts receive
+them through `json_script`, tables render the same numbers.
+"""
+
+import math
+
+from django.db.models import F
+
+from annotation.models import Batch, BatchItem, Item
+from scaling.models import Verdict
+from scaling.verdict import size_label
+from training.models import Prediction, Run, Rung, RungJob
+from training.services import learning_curve_sizes
+
+# A banner polls while its run trains and until the run's verdict is stored.
+BANNER_POLL_SECONDS = 3
+REGRESSION_BLAME_LIMIT = 50
+
+
+def project_runs(*, project):
+    return Run.objects.filter(batch__project=project).select_related("batch", "ladder")
+
+
+def latest_run(*, project, batch: Batch | None = None) -> Run | None:
+    """The latest run of the latest frozen batch (of `batch`, when given)."""
+    runs = project_runs(project=project)
+    if batch is not None:
+        runs = runs.filter(batch=batch)
+    return runs.order_by(
+        F("batch__frozen_at").desc(nulls_last=True), "-batch_id", "-created_at", "-pk"
+    ).first()
+
+
+def run_verdict(*, run: Run | None) -> Verdict | None:
+    if run is None:
+        return None
+    return Verdict.objects.filter(run=run).first()
+
+
+def verdict_banner(*, project, batch: Batch | None = None, run: Run | None = None) -> dict:
+    """What the banner says: the verdict of `run`, else the latest run of the batch or project.
+
+    `finished` is true once nothing more can change: no run, or a final run
+    with its verdict stored.
+    """
+    scope = "run" if run is not None else ("batch" if batch is not None else "project")
+    run = run or latest_run(project=project, batch=batch)
+    verdict = run_verdict(run=run)
+    jobs = list(run.rung_jobs.values_list("status", flat=True)) if run is not None else []
+    return {
+        "project": project,
+        "scope": scope,
+        "batch": batch,
+        "run": run,
+        "verdict": verdict,
+        "proposals": rerun_proposals(verdict=verdict) if verdict else [],
+        "kind": verdict.kind if verdict else ("training" if run is not None else "none"),
+        "rungs_done": sum(status == RungJob.DONE for status in jobs),
+        "rungs_total": len(jobs),
+        "suspect_count": len(verdict.suspects) if verdict else 0,
+        "finished": run is None or (run.is_final and verdict is not None),
+        "poll_seconds": BANNER_POLL_SECONDS,
+    }
+
+
+def batch_runs(*, batch: Batch) -> dict:
+    """A batch's runs, newest first, and the ladders a new run may use."""
+    runs = (
+        Run.objects.filter(batch=batch)
+        .select_related("ladder", "verdict", "rerun_of")
+        .order_by("-created_at", "-pk")
+    )
+    return {
+        "runs": list(runs),
+        "ladders": list(batch.project.ladders.order_by("name")),
+        "learning_curve_sizes": learning_curve_sizes(batch.train_count),
+    }
+
+
+def _series(stage: dict) -> dict:
+    return {
+        "f1": stage.get("f1", []),
+        "ci_low": stage.get("ci_low", []),
+        "ci_high": stage.get("ci_high", []),
+    }
+
+
+def f1_by_size(*, verdict: Verdict) -> dict:
+    """Per-rung F1 with bootstrap intervals, base and tuned, in ascending size."""
+    tuned, base = verdict.tuned or {}, verdict.base or {}
+    names = tuned.get("names", [])
+    base_by_name = dict(zip(base.get("names", []), range(len(base.get("names", [])))))
+    base_series = _series(base)
+
+    def base_value(key: str, name: str):
+        index = base_by_name.get(name)
+        return None if index is None else base_series[key][index]
+
+    return {
+        "names": names,
+        "sizes": tuned.get("sizes", []),
+        "size_labels": [size_label(size) for size in tuned.get("sizes", [])],
+        "tuned": _series(tuned),
+        "base": {key: [base_value(key, name) for name in names] for key in ("f1", "ci_low", "ci_high")},
+        "confidence": tuned.get("confidence"),
+        "n_items": tuned.get("n_items"),
+        "rows": [
+            {
+                "name": name,
+                "size": size_label(size),
+                "base_f1": base_value("f1", name),
+                "base_low": base_value("ci_low", name),
+                "base_high": base_value("ci_high", name),
+                "tuned_f1": tuned["f1"][index],
+                "tuned_low": tuned["ci_low"][index],
+                "tuned_high": tuned["ci_high"][index],
+            }
+            for index, (name, size) in enumerate(zip(names, tuned.get("sizes", [])))
+        ],
+    }
+
+
+def _latest_verdict_per_batch(*, project) -> list[tuple[Batch, Verdict]]:
+    """Each frozen batch (oldest first) with the verdict of its latest run that has tuned F1."""
+    verdicts = (
+        Verdict.objects.filter(run__batch__project=project)
+        .exclude(kind=Verdict.INCOMPLETE)
+        .select_related("run__batch")
+        .order_by(
+            F("run__batch__frozen_at").asc(nulls_first=True), "run__batch_id", "-run__created_at", "-run_id"
+        )
+    )
+    chosen: dict[int, tuple[Batch, Verdict]] = {}
+    for verdict in verdicts:
+        chosen.setdefault(verdict.run.batch_id, (verdict.run.batch, verdict))
+    return list(chosen.values())
+
+
+def f1_across_batches(*, project) -> dict:
+    """Tuned F1 by rung, one series per batch: is the data getting better?"""
+    per_batch = _latest_verdict_per_batch(project=project)
+    sizes: dict[str, float] = {}
+    for _, verdict in per_batch:
+        sizes.update(zip(verdict.tuned.get("names", []), verdict.tuned.get("sizes", [])))
+    names = sorted(sizes, key=lambda name: sizes[name])
+    series = []
+    for batch, verdict in per_batch:
+        f1 = dict(zip(verdict.tuned.get("names", []), verdict.tuned.get("f1", [])))
+        series.append(
+            {"batch": batch.name, "run_id": verdict.run_id, "kind": verdict.kind,
+             "f1": [f1.get(name) for name in names]}
+        )
+    return {"names": names, "series": series}
+
+
+def _power_f1(params: dict, size: float) -> float:
+    """F1 on the fitted curve: 1 − (A·N^(−α) + E), the law `laws.fit_power` fits to 1 − F1."""
+    return 1.0 - (params["A"] * size ** (-params["alpha"]) + params["E"])
+
+
+def power_law_overlay(*, verdict: Verdict) -> dict | None:
+    """Observed tuned F1, the fitted power law through it, and the extrapolated next size."""
+    power = (verdict.fits or {}).get("power")
+    if not power:
+        return None
+    params = power["params"]
+    names, sizes, observed = verdict.tuned["names"], verdict.tuned["sizes"], verdict.tuned["f1"]
+    # Points between the rungs (in log size) so the curve draws as a curve.
+    low, high = math.log(sizes[0]), math.log(power["next_size"])
+    curve_sizes = [math.exp(low + (high - low) * step / 24) for step in range(25)]
+    return {
+        "params": params,
+        "rmse_log": power.get("rmse_log"),
+        "observed": [{"x": size, "y": f1} for size, f1 in zip(sizes, observed)],
+        "curve": [{"x": size, "y": _power_f1(params, size)} for size in curve_sizes],
+        "next": {"x": power["next_size"], "y": power["next_f1"], "label": size_label(power["next_size"])},
+        "rows": [
+            {"name": name, "size": size_label(size), "observed": f1, "fitted": _power_f1(params, size)}
+            for name, size, f1 in zip(names, sizes, observed)
+        ]
+        + [{"name": "next (extrapolated)", "size": size_label(power["next_size"]), "observed": None,
+            "fitted": power["next_f1"]}],
+    }
+
+
+def category_growth(*, verdict: Verdict) -> dict | None:
+    growth = (verdict.diagnostics or {}).get("categories")
+    if not growth or not growth.get("categories"):
+        return None
+    return {
+        "names": growth["names"],
+        "categories": growth["categories"],
+        "not_scaling": growth.get("not_scaling", []),
+    }
+
+
+def learning_curves(*, verdict: Verdict) -> dict | None:
+    """Eval loss by train-subset size per rung, with the rectified fit and AtS advice when fitted."""
+    curves = (verdict.fits or {}).get("learning_curves")
+    if not curves:
+        return None
+    sizes = sorted({point[0] for entry in curves.values() for point in entry["points"]})
+    rungs = []
+    for name, entry in curves.items():
+        loss = dict((point[0], point[1]) for point in entry["points"])
+        rungs.append(
+            {
+                "name": name,
+                "points": [{"x": size, "y": value} for size, value in entry["points"]],
+                "loss_by_size": [loss.get(size) for size in sizes],
+                "rectified": entry.get("rectified"),
+                "accept_then_stop": entry.get("accept_then_stop"),
+            }
+        )
+    return {"sizes": sizes, "rungs": rungs}
+
+
+def dashboard(*, project) -> dict:
+    """Everything the project dashboard draws, for the latest batch's latest run."""
+    run = latest_run(project=project)
+    verdict = run_verdict(run=run)
+    context = {
+        "project": project,
+        "run": run,
+        "verdict": verdict,
+        "across_batches": f1_across_batches(project=project),
+        "regressions": regression_report(project=project),
+    }
+    if verdict is not None and verdict.kind != Verdict.INCOMPLETE:
+        context.update(
+            by_size=f1_by_size(verdict=verdict),
+            power=power_law_overlay(verdict=verdict),
+            categories=category_growth(verdict=verdict),
+            curves=learning_curves(verdict=verdict),
+            proposals=rerun_proposals(verdict=verdict),
+        )
+    # Plain numbers only: this goes to the page's scripts through json_script.
+    context["charts"] = {
+        key: context.get(key) for key in ("by_size", "across_batches", "power", "categories", "curves")
+    }
+    return context
+
+
+def _option_text(project, value: str) -> str:
+    """An option's text; a value the project no longer offers shows as itself."""
+    try:
+        return project.option_text(value)
+    except KeyError:
+        return value or "—"
+
+
+def _class_text(project, positive: bool) -> str:
+    """verdict_compute scores the positive option against all others: name the side."""
+    text = _option_text(project, project.positive_option)
+    return text if positive else f"not {text}"
+
+
+def suspect_queue(*, verdict: Verdict) -> list[dict]:
+    """The verdict's suspect items, strongest disagreement first, with each item's label now.
+
+    `fixed` tells a lead which suspects were relabelled since the batch froze.
+    """
+    run = verdict.run
+    project = run.batch.project
+    suspects = sorted(verdict.suspects or [], key=lambda suspect: -suspect["score"])
+    item_ids = [suspect["item_id"] for suspect in suspects]
+    items = Item.objects.in_bulk(item_ids)
+    frozen = dict(
+        BatchItem.objects.filter(batch=run.batch, item_id__in=item_ids).values_list("item_id", "label")
+    )
+    rows = []
+    for suspect in suspects:
+        item = items.get(suspect["item_id"])
+        if item is None:
+            continue
+        rows.append(
+            {
+                "item": item,
+                "strength": suspect["score"],
+                "agreement": suspect["agreement"],
+                "frozen_label": _option_text(project, frozen.get(item.pk, "")),
+                "ladder_says": _class_text(project, bool(suspect["predicted"])),
+                "current_label": _option_text(project, item.label),
+                "fixed": item.label != frozen.get(item.pk, ""),
+            }
+        )
+    return rows
+
+
+def rerun_proposals(*, verdict: Verdict) -> list[dict]:
+    """The rung diagnosis's proposed hyper-parameter changes, ready for a one-click re-run."""
+    changes = ((verdict.diagnostics or {}).get("rungs") or {}).get("proposed_changes") or []
+    rungs = {rung.name: rung for rung in Rung.objects.filter(ladder_id=verdict.run.ladder_id)}
+    proposals = []
+    for change in changes:
+        rung = rungs.get(change["rung"])
+        if rung is None or change.get("proposed") is None:
+            continue
+        proposals.append(
+            {
+                "rung": rung,
+                "parameter": change["parameter"],
+                "current": change.get("current"),
+                "proposed": change["proposed"],
+                "hyperparameters": f"{change['parameter']}={change['proposed']:g}",
+            }
+        )
+    return proposals
+
+
+def _tuned_predictions(*, run: Run, rung_name: str, item_ids) -> dict[int, tuple[str, float | None]]:
+    rows = Prediction.objects.filter(
+        rung_job__run=run,
+        rung_job__rung__name=rung_name,
+        rung_job__train_size__isnull=True,
+        stage=Prediction.TUNED,
+        item_id__in=item_ids,
+    ).values_list("item_id", "option", "margin")
+    return {item_id: (option, margin) for item_id, option, margin in rows}
+
+
+def regression_blame(*, earlier: Run, later: Run, rung_name: str, limit: int = REGRESSION_BLAME_LIMIT) -> list[dict]:
+    """Items relabelled between two runs' batches, ranked by how far the rung's prediction moved.
+
+    Only items in both batches' eval splits have a prediction from both runs;
+    the movement is the change of the rung's tuned margin (positive option
+    minus the best other) between the two runs.
+    """
+    project = later.batch.project
+    before = dict(
+        BatchItem.objects.filter(batch=earlier.batch, split=BatchItem.EVAL).values_list("item_id", "label")
+    )
+    after = dict(
+        BatchItem.objects.filter(batch=later.batch, split=BatchItem.EVAL).values_list("item_id", "label")
+    )
+    changed = [item_id for item_id in before.keys() & after.keys() if before[item_id] != after[item_id]]
+    old = _tuned_predictions(run=earlier, rung_name=rung_name, item_ids=changed)
+    new = _tuned_predictions(run=later, rung_name=rung_name, item_ids=changed)
+    items = Item.objects.in_bulk(changed)
+    rows = []
+    for item_id in changed:
+        if item_id not in old or item_id not in new:
+            continue
+        (old_option, old_margin), (new_option, new_margin) = old[item_id], new[item_id]
+        movement = abs(new_margin - old_margin) if old_margin is not None and new_margin is not None else 0.0
+        rows.append(
+            {
+                "item": items[item_id],
+                "label_before": _option_text(project, before[item_id]),
+                "label_after": _option_text(project, after[item_id]),
+                "predicted_before": _option_text(project, old_option),
+                "predicted_after": _option_text(project, new_option),
+                "margin_before": old_margin,
+                "margin_after": new_margin,
+                "movement": movement,
+            }
+        )
+    rows.sort(key=lambda row: (-row["movement"], row["item"].pk))
+    return rows[:limit]
+
+
+def regression_report(*, project) -> dict | None:
+    """Rungs whose tuned F1 fell from the previous batch's run to the latest one's, with blame."""
+    per_batch = _latest_verdict_per_batch(project=project)
+    if len(per_batch) < 2:
+        return None
+    (earlier_batch, earlier), (later_batch, later) = per_batch[-2], per_batch[-1]
+    before = dict(zip(earlier.tuned["names"], earlier.tuned["f1"]))
+    drops = []
+    for name, f1 in zip(later.tuned["names"], later.tuned["f1"]):
+        if name in before and f1 < before[name]:
+            drops.append(
+                {
+                    "rung": name,
+                    "f1_before": before[name],
+                    "f1_after": f1,
+                    "drop": before[name] - f1,
+                    "items": regression_blame(earlier=earlier.run, later=later.run, rung_name=name),
+                }
+            )
+    return {"earlier": earlier_batch, "later": later_batch, "earlier_run": earlier.run,
+            "later_run": later.run, "drops": drops}

@@ -1,0 +1,25 @@
+"""Scaling fragments that other apps' pages embed: the verdict banner, a batch's runs."""
+
+from django import template
+
+from scaling import selectors
+
+register = template.Library()
+
+
+@register.inclusion_tag("scaling/verdict_banner.html", takes_context=True)
+def verdict_banner(context, project, batch=None, run=None):
+    return {
+        "banner": selectors.verdict_banner(project=project, batch=batch, run=run),
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.inclusion_tag("scaling/batch_runs.html", takes_context=True)
+def batch_runs(context, batch):
+    return {
+        **selectors.batch_runs(batch=batch),
+        "project": batch.project,
+        "batch": batch,
+        "csrf_token": context.get("csrf_token"),
+    }

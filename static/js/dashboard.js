@@ -1,0 +1,129 @@
+// Draws the dashboard's charts from the numbers the server put in #dashboard-data.
+// Every chart shows its values and legend on the canvas: nothing needs hovering.
+(function () {
+  const COLORS = ["#2f6fde", "#d9480f", "#2b8a3e", "#862e9c", "#e8590c", "#1098ad", "#5c940d", "#c2255c"];
+  const BASE = "#868e96";
+
+  // Writes each point's value beside it, for datasets that ask for it.
+  const valueLabels = {
+    id: "valueLabels",
+    afterDatasetsDraw(chart) {
+      const { ctx } = chart;
+      ctx.save();
+      ctx.font = "11px system-ui, sans-serif";
+      ctx.textAlign = "center";
+      chart.data.datasets.forEach((dataset, index) => {
+        if (!dataset.showValues || !chart.isDatasetVisible(index)) return;
+        ctx.fillStyle = dataset.borderColor;
+        chart.getDatasetMeta(index).data.forEach((point, at) => {
+          const raw = dataset.data[at];
+          const value = raw !== null && typeof raw === "object" ? raw.y : raw;
+          if (value === null || value === undefined) return;
+          ctx.fillText(Number(value).toFixed(dataset.digits ?? 2), point.x, point.y - 8);
+        });
+      });
+      ctx.restore();
+    },
+  };
+
+  const axis = (title, extra) => ({ title: { display: true, text: title }, ...extra });
+  const common = (xTitle, yTitle, x, y) => ({
+    animation: false,
+    responsive: true,
+    maintainAspectRatio: false,
+    plugins: { legend: { display: true, position: "bottom" } },
+    scales: { x: axis(xTitle, x), y: axis(yTitle, y) },
+  });
+  const line = (label, data, color, extra) => ({
+    type: "line", label, data, borderColor: color, backgroundColor: color, showValues: true,
+    spanGaps: true, pointRadius: 4, ...extra,
+  });
+  const sizeTicks = { type: "logarithmic", ticks: { callback: (value) => formatSize(value) } };
+
+  function formatSize(value) {
+    for (const [unit, scale] of [["T", 1e12], ["B", 1e9], ["M", 1e6], ["K", 1e3]]) {
+      if (value >= scale) return `${Number((value / scale).toPrecision(3))}${unit}`;
+    }
+    return String(Number(value.toPrecision(3)));
+  }
+
+  const builders = {
+    by_size(data) {
+      const labels = data.names.map((name, at) => `${name} (${data.size_labels[at]})`);
+      const interval = (series) => series.ci_low.map((low, at) => (low === null ? null : [low, series.ci_high[at]]));
+      return {
+        type: "bar",
+        data: {
+          labels,
+          datasets: [
+            { type: "bar", label: "Base interval", data: interval(data.base), backgroundColor: "#adb5bd66", barPercentage: 0.35 },
+            { type: "bar", label: "Tuned interval", data: interval(data.tuned), backgroundColor: "#2f6fde44", barPercentage: 0.35 },
+            line("Base F1", data.base.f1, BASE),
+            line("Tuned F1", data.tuned.f1, COLORS[0]),
+          ],
+        },
+        options: common("Rung (parameters)", "F1", {}, { min: 0, max: 1 }),
+      };
+    },
+    across_batches(data) {
+      return {
+        type: "line",
+        data: {
+          labels: data.names,
+          datasets: data.series.map((series, at) => line(`Batch ${series.batch}`, series.f1, COLORS[at % COLORS.length])),
+        },
+        options: common("Rung", "Tuned F1", {}, { min: 0, max: 1 }),
+      };
+    },
+    power(data) {
+      return {
+        type: "scatter",
+        data: {
+          datasets: [
+            line("Observed tuned F1", data.observed, COLORS[0], { type: "scatter", pointRadius: 5 }),
+            line("Fitted power law", data.curve, COLORS[1], { showValues: false, pointRadius: 0, borderDash: [6, 4] }),
+            line(`Next size ${data.next.label} (extrapolated)`, [data.next], COLORS[2], { type: "scatter", pointStyle: "triangle", pointRadius: 8 }),
+          ],
+        },
+        options: common("Parameters", "F1", sizeTicks, { min: 0, max: 1 }),
+      };
+    },
+    categories(data) {
+      return {
+        type: "line",
+        data: {
+          labels: data.names,
+          datasets: data.categories.map((entry, at) => line(
+            `${entry.category || "(none)"} (${entry.metric}${entry.scales ? "" : ", does not scale"})`,
+            entry.values, COLORS[at % COLORS.length], entry.scales ? {} : { borderDash: [4, 3] },
+          )),
+        },
+        options: common("Rung", "Score", {}, { min: 0, max: 1 }),
+      };
+    },
+    curves(data) {
+      return {
+        type: "line",
+        data: {
+          datasets: data.rungs.map((rung, at) => line(rung.name, rung.points, COLORS[at % COLORS.length], { digits: 3 })),
+        },
+        options: common("Training examples", "Eval loss (NLL of the label)", sizeTicks, {}),
+      };
+    },
+  };
+
+  function draw() {
+    const source = document.getElementById("dashboard-data");
+    if (!source || !window.Chart) return;
+    const charts = JSON.parse(source.textContent);
+    document.querySelectorAll("canvas[data-chart]").forEach((canvas) => {
+      const data = charts[canvas.dataset.chart];
+      if (!data) return;
+      const config = builders[canvas.dataset.chart](data);
+      config.plugins = [valueLabels];
+      new window.Chart(canvas, config);
+      canvas.dataset.drawn = "1";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", draw);
+})();

@@ -1,0 +1,85 @@
+"""Frozen batches and finished runs written straight to the database, for verdict tests.
+
+Each rung's predictions are drawn to hit a chosen accuracy, so a ladder of
+accuracies gives a verdict without training anything.
+"""
+
+import random
+
+from django.utils import timezone
+
+from annotation.models import Annotation, Batch, BatchItem
+from tests.annotation.assignments.test_assignment_claim import make_items
+from training.models import Ladder, Prediction, Rung, RungJob, Run
+
+POSITIVE, NEGATIVE = "extraction", "no_extraction"
+
+
+def make_labelled_items(project, annotator, count: int) -> dict:
+    """`count` items labelled alternately negative and positive, in two categories: {item: label}."""
+    labels = {}
+    for index, item in enumerate(make_items(project, count)):
+        label = POSITIVE if index % 2 else NEGATIVE
+        annotation = Annotation.objects.create(item=item, annotator=annotator, option=label, guideline_version=1)
+        item.category = "easy" if index % 3 else "hard"
+        item.current_annotation, item.label = annotation, label
+        item.save(update_fields=["category", "current_annotation", "label"])
+        labels[item] = label
+    return labels
+
+
+def make_batch(project, labels: dict, *, name: str) -> Batch:
+    """A frozen batch holding every item of `labels` in its eval split with that label."""
+    batch = Batch.objects.create(
+        project=project, name=name, status=Batch.FROZEN, content_hash=f"{name:0>64}"[-64:],
+        frozen_at=timezone.now(), eval_count=len(labels),
+    )
+    for item, label in labels.items():
+        annotation = item.current_annotation or Annotation.objects.filter(item=item).first()
+        BatchItem.objects.create(batch=batch, item=item, annotation=annotation, label=label, split=BatchItem.EVAL)
+    return batch
+
+
+def make_ladder(name: str, rungs: int) -> Ladder:
+    ladder = Ladder.objects.create(name=name)
+    for order in range(rungs):
+        Rung.objects.create(
+            ladder=ladder, order=order, name=f"r{order}", checkpoint_path="/x", parameters=10 ** (6 + order),
+            hyperparameters={"lr": 2e-4},
+        )
+    return ladder
+
+
+def _option(label: str, right: bool) -> str:
+    return label if right else (NEGATIVE if label == POSITIVE else POSITIVE)
+
+
+def make_run(batch, ladder, *, accuracies, seed=0, wrong_items=(), failed=()) -> Run:
+    """A finished run whose rung i answers right with probability accuracies[i].
+
+    Items in `wrong_items` are answered against their batch label by every rung, confidently.
+    """
+    rng = random.Random(seed)
+    labels = dict(BatchItem.objects.filter(batch=batch).values_list("item_id", "label"))
+    wrong = {item.pk for item in wrong_items}
+    run = Run.objects.create(
+        batch=batch, ladder=ladder, code_version="t", config_hash=f"{batch.pk}-{ladder.pk}-{seed}".ljust(64, "0"),
+        status=Run.DONE, finished_at=timezone.now(),
+    )
+    for rung, accuracy in zip(ladder.rungs.order_by("order"), accuracies):
+        status = RungJob.FAILED if rung.order in failed else RungJob.DONE
+        job = RungJob.objects.create(run=run, rung=rung, status=status, hyperparameters={"lr": 2e-4})
+        if status != RungJob.DONE:
+            continue
+        rows = []
+        for item_id, label in labels.items():
+            for stage, stage_accuracy in ((Prediction.TUNED, accuracy), (Prediction.BASE, 0.5)):
+                right = item_id not in wrong and rng.random() < stage_accuracy
+                option = _option(label, right)
+                scores = {POSITIVE: 0.0, NEGATIVE: 0.0, "dont_know": -5.0}
+                scores[option] = 4.0 if item_id in wrong else 2.0
+                margin = scores[POSITIVE] - max(scores[NEGATIVE], scores["dont_know"])
+                rows.append(Prediction(rung_job=job, item_id=item_id, stage=stage, option=option,
+                                       label=label, scores=scores, margin=margin))
+        Prediction.objects.bulk_create(rows)
+    return run

@@ -1,0 +1,176 @@
+"""The lead's scaling pages: dashboard, banners, suspect queue, re-runs and starting runs."""
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from scaling.services import verdict_compute
+from tests.scaling.factories import make_batch, make_labelled_items, make_ladder, make_run
+from training.models import Run, RungJob
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def verdict(project, annotator):
+    labels = make_labelled_items(project, annotator, 200)
+    ladder = make_ladder("l", 4)
+    ladder.projects.add(project)
+    items = list(labels)
+    run = make_run(make_batch(project, labels, name="week-1"), ladder, accuracies=[0.6, 0.7, 0.8, 0.9],
+                   wrong_items=items[:3])
+    return verdict_compute(run_id=run.pk)
+
+
+@pytest.fixture
+def lead_client(lead):
+    client = Client()
+    client.force_login(lead)
+    return client
+
+
+def test_the_dashboard_draws_every_chart_with_its_numbers_beside_it(lead_client, project, verdict):
+    response = lead_client.get(reverse("scaling:dashboard", args=[project.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    charts = json.loads(html.split('id="dashboard-data" type="application/json">')[1].split("</script>")[0])
+    assert charts["by_size"]["tuned"]["f1"] == verdict.tuned["f1"]
+    assert charts["power"]["next"]["label"] == "2B"
+    for section in ("f1-by-size", "f1-across-batches", "power-law", "category-growth"):
+        assert f'id="{section}"' in html
+    assert html.count('<table class="grid numbers">') == 4
+    assert "vendor/chartjs/chart.umd.min.js" in html
+    assert verdict.message in html
+
+
+def test_an_empty_project_has_a_dashboard_too(lead_client, project):
+    response = lead_client.get(reverse("scaling:dashboard", args=[project.pk]))
+    assert response.status_code == 200 and b"No ladder run yet" in response.content
+
+
+def test_project_and_batch_pages_carry_the_verdict_banner(lead_client, project, verdict):
+    for url in (reverse("annotation:project_detail", args=[project.pk]),
+                reverse("annotation:batch_detail", args=[project.pk, verdict.run.batch_id])):
+        html = lead_client.get(url).content.decode()
+        assert 'class="banner banner-monotone"' in html and verdict.message in html
+        assert reverse("scaling:dashboard", args=[project.pk]) in html
+
+
+def test_an_annotator_sees_no_banner_on_the_project_page(project, annotator, verdict):
+    client = Client()
+    client.force_login(annotator)
+    assert b"banner" not in client.get(reverse("annotation:project_detail", args=[project.pk])).content
+
+
+def test_the_banner_polls_while_training_and_stops_with_286_once_judged(lead_client, project, verdict):
+    url = reverse("scaling:verdict_banner", args=[project.pk])
+    run_id = verdict.run_id
+    Run.objects.filter(pk=run_id).update(status=Run.RUNNING)
+    verdict.delete()
+    training = lead_client.get(url, headers={"HX-Request": "true"})
+    assert training.status_code == 200 and b"hx-trigger" in training.content
+    Run.objects.filter(pk=run_id).update(status=Run.DONE)
+    verdict_compute(run_id=run_id)
+    judged = lead_client.get(url, headers={"HX-Request": "true"})
+    assert judged.status_code == 286 and b"hx-trigger" not in judged.content
+    assert b"F1 rises with size" in judged.content
+
+
+def test_the_suspect_queue_links_each_item_to_its_review(lead_client, project, verdict):
+    response = lead_client.get(reverse("scaling:run_suspects", args=[project.pk, verdict.run_id]))
+    rows = response.context["rows"]
+    assert len(rows) >= 3
+    for row in rows:
+        assert reverse("annotation:item_review", args=[project.pk, row["item"].pk]) in response.content.decode()
+
+
+def test_the_run_page_shows_the_verdict_and_proposed_reruns(lead_client, project, verdict):
+    verdict.diagnostics["rungs"]["proposed_changes"] = [
+        {"rung": "r2", "size": 1e8, "parameter": "lr", "factor": 0.1, "current": 2e-4, "proposed": 2e-5}
+    ]
+    verdict.save()
+    html = lead_client.get(reverse("scaling:run_detail", args=[project.pk, verdict.run_id])).content.decode()
+    assert verdict.message in html
+    assert "Re-run r2 with lr=2e-05" in html
+
+
+class TestRerun:
+    def url(self, project, verdict):
+        return reverse("scaling:run_rerun", args=[project.pk, verdict.run_id])
+
+    def test_a_rerun_redirects_to_the_new_run(self, lead_client, project, verdict):
+        rung = verdict.run.ladder.rungs.get(name="r2")
+        response = lead_client.post(self.url(project, verdict), {"rung": rung.pk, "hyperparameters": "lr=2e-5"})
+        rerun = Run.objects.get(rerun_of=verdict.run)
+        assert response.status_code == 302 and response["Location"].endswith(f"/runs/{rerun.pk}/")
+        assert rerun.rung_jobs.get(rung=rung).status == RungJob.PENDING
+        again = lead_client.post(self.url(project, verdict), {"rung": rung.pk, "hyperparameters": "lr=2e-5"})
+        assert again["Location"] == response["Location"]
+
+    @pytest.mark.parametrize(
+        "rung, typed, message",
+        [
+            ("r2", "learning_rate=2e-5", "unknown hyper-parameter &#x27;learning_rate&#x27;"),
+            ("r2", "lr=<b>x</b>", "lr: &#x27;&lt;b&gt;x&lt;/b&gt;&#x27; is not a number"),
+            ("nope", "lr=2e-5", "choose a rung of this run"),
+        ],
+    )
+    def test_bad_input_changes_nothing_and_says_why(self, lead_client, project, verdict, rung, typed, message):
+        rung_id = verdict.run.ladder.rungs.get(name=rung).pk if rung != "nope" else "nope"
+        response = lead_client.post(self.url(project, verdict), {"rung": rung_id, "hyperparameters": typed})
+        assert response.status_code == 400
+        assert message in response.content.decode()
+        assert Run.objects.count() == 1
+
+
+def test_start_a_run_with_learning_curves(lead_client, project, verdict):
+    ladder = make_ladder("second", 2)
+    ladder.projects.add(project)
+    batch = verdict.run.batch
+    html = lead_client.get(reverse("annotation:batch_detail", args=[project.pk, batch.pk])).content.decode()
+    assert 'name="learning_curve"' in html
+    response = lead_client.post(
+        reverse("scaling:batch_run_start", args=[project.pk, batch.pk]), {"ladder": ladder.pk, "learning_curve": "on"}
+    )
+    run = Run.objects.get(ladder=ladder)
+    assert response.status_code == 302 and run.learning_curve and run.batch == batch
+
+
+def test_starting_a_run_on_a_ladder_of_another_project_is_refused(lead_client, project, verdict):
+    stranger = make_ladder("stranger", 1)
+    response = lead_client.post(
+        reverse("scaling:batch_run_start", args=[project.pk, verdict.run.batch_id]), {"ladder": stranger.pk}
+    )
+    assert response.status_code == 400 and b"choose one of this project" in response.content
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [("scaling:run_rerun", {"hyperparameters": "lr=2e-5"}), ("scaling:batch_run_start", {})],
+)
+def test_posts_without_a_csrf_token_are_refused(lead, project, verdict, name, data):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(lead)
+    args = [project.pk, verdict.run_id if "run_" in name and "batch" not in name else verdict.run.batch_id]
+    response = client.post(reverse(name, args=args), {**data, "rung": verdict.run.ladder.rungs.first().pk})
+    assert response.status_code == 403
+    assert Run.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "name, method",
+    [("scaling:dashboard", "get"), ("scaling:verdict_banner", "get"), ("scaling:run_suspects", "get"),
+     ("scaling:run_detail", "get"), ("scaling:run_rerun", "post"), ("scaling:batch_run_start", "post")],
+)
+def test_an_annotator_gets_403_on_every_lead_url(project, annotator, verdict, name, method):
+    client = Client()
+    client.force_login(annotator)
+    if name == "scaling:batch_run_start":
+        args = [project.pk, verdict.run.batch_id]
+    elif name.startswith("scaling:run_"):
+        args = [project.pk, verdict.run_id]
+    else:
+        args = [project.pk]
+    assert getattr(client, method)(reverse(name, args=args)).status_code == 403
