@@ -3,10 +3,8 @@
 from collections import defaultdict
 from itertools import combinations
 
-import krippendorff
 import numpy as np
 from django.contrib.auth import get_user_model
-from sklearn.metrics import cohen_kappa_score
 
 from annotation.models import Annotation, Project
 
@@ -32,6 +30,11 @@ def agreement_summary(*, project: Project, batch=None, min_shared: int = 2) -> d
     Alpha is nominal over every item labelled by at least two annotators; None
     when no item has two labels, or when every label is the same value.
     """
+    # Imported here: scikit-learn and krippendorff pull in scipy, which would
+    # otherwise add most of a second to every web process's start and memory.
+    import krippendorff
+    from sklearn.metrics import cohen_kappa_score
+
     labels = latest_labels(project=project, batch=batch)
     names = dict(
         get_user_model().objects.filter(pk__in=labels).values_list("pk", "username")

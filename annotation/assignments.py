@@ -15,57 +15,12 @@ sweep. With `project.overlap = k`, exactly k distinct annotators get an item.
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import Annotation, Assignment, Item, Project
 
 CLAIM_ATTEMPTS = 20
 LABEL_KINDS = [Annotation.LABEL, Annotation.SIMULATED]
-
-
-def _active_leases(now):
-    """Open, unexpired leases of the outer item, as a count subquery."""
-    return Coalesce(
-        Subquery(
-            Assignment.objects.filter(
-                item=OuterRef("pk"),
-                completed_at__isnull=True,
-                released_at__isnull=True,
-                expires_at__gt=now,
-            )
-            .values("item")
-            .annotate(count=Count("pk"))
-            .values("count"),
-            output_field=IntegerField(),
-        ),
-        Value(0),
-    )
-
-
-def claimable_items(*, project: Project, annotator, now=None):
-    """Items this annotator may be given: not theirs already, capacity left."""
-    now = now or timezone.now()
-    return (
-        Item.objects.filter(project=project, annotation_count__lt=project.overlap)
-        .exclude(
-            Exists(
-                Annotation.objects.filter(
-                    item=OuterRef("pk"), annotator=annotator, kind__in=LABEL_KINDS
-                )
-            )
-        )
-        .exclude(
-            Exists(
-                Assignment.objects.filter(
-                    item=OuterRef("pk"), annotator=annotator, released_at__isnull=False
-                )
-            )
-        )
-        .alias(active=_active_leases(now))
-        .filter(annotation_count__lt=project.overlap - F("active"))
-    )
 
 
 def lease_open(*, project: Project, annotator, now=None) -> Assignment | None:
@@ -87,6 +42,53 @@ def lease_open(*, project: Project, annotator, now=None) -> Assignment | None:
     )
 
 
+def _claimable_sql(*, lock: bool, exclude: int) -> str:
+    """Items with `label_count` labels this annotator may be given: not theirs
+    already (labelled or skipped), capacity left after the open leases.
+
+    A fixed statement rather than a queryset: compiling the ORM version (three
+    subqueries, twice per claim) cost more than running it on the hot path.
+    Its values are parameters, in this order: project, label count, the
+    `exclude` ids already tried (or the one id to re-check), annotator twice,
+    now, overlap.
+    """
+    item, annotation, assignment = Item._meta.db_table, Annotation._meta.db_table, Assignment._meta.db_table
+    kinds = ", ".join(f"'{kind}'" for kind in LABEL_KINDS)
+    if lock:
+        picked = f"i.id NOT IN ({', '.join(['%s'] * exclude)})" if exclude else "1 = 1"
+    else:
+        picked = "i.id = %s"
+    sql = f"""
+        SELECT i.id FROM {item} i
+        WHERE i.project_id = %s AND i.annotation_count = %s AND {picked}
+          AND NOT EXISTS (SELECT 1 FROM {annotation} a
+                          WHERE a.item_id = i.id AND a.annotator_id = %s AND a.kind IN ({kinds}))
+          AND NOT EXISTS (SELECT 1 FROM {assignment} r
+                          WHERE r.item_id = i.id AND r.annotator_id = %s AND r.released_at IS NOT NULL)
+          AND i.annotation_count + (SELECT COUNT(*) FROM {assignment} l
+                                    WHERE l.item_id = i.id AND l.completed_at IS NULL
+                                      AND l.released_at IS NULL AND l.expires_at > %s) < %s
+    """
+    if lock:
+        sql += " ORDER BY i.id LIMIT 1"
+        if connection.features.has_select_for_update_skip_locked:
+            sql += " FOR UPDATE OF i SKIP LOCKED"
+    return sql
+
+
+def _claimable_params(project: Project, annotator, label_count: int, now, ids: list[int]) -> list:
+    # The ORM's own conversion, so the raw statement compares like with like on SQLite too.
+    db_now = connection.ops.adapt_datetimefield_value(now)
+    return [project.pk, label_count, *ids, annotator.pk, annotator.pk, db_now, project.overlap]
+
+
+def _first_id(sql: str, params: list) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def assignment_claim_next(*, project: Project, annotator, now=None) -> Assignment | None:
     """Lease the annotator's next item, or resume their open lease; None when done.
 
@@ -100,30 +102,27 @@ def assignment_claim_next(*, project: Project, annotator, now=None) -> Assignmen
         current = lease_open(project=project, annotator=annotator, now=now)
         if current is not None:
             return current
-        skip_locked = connection.features.has_select_for_update_skip_locked
         for label_count in reversed(range(project.overlap)):
             tried: list[int] = []
             for _ in range(CLAIM_ATTEMPTS):
-                candidates = claimable_items(project=project, annotator=annotator, now=now).filter(
-                    annotation_count=label_count
+                item_id = _first_id(
+                    _claimable_sql(lock=True, exclude=len(tried)),
+                    _claimable_params(project, annotator, label_count, now, tried),
                 )
-                if tried:
-                    candidates = candidates.exclude(pk__in=tried)
-                if skip_locked:
-                    candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-                item = candidates.order_by("id").first()
-                if item is None:
+                if item_id is None:
                     break
                 # Fresh statement, fresh snapshot: sees leases committed since the first.
-                if claimable_items(project=project, annotator=annotator, now=now).filter(pk=item.pk).exists():
-                    assignment = Assignment.objects.create(
-                        item=item,
+                if _first_id(
+                    _claimable_sql(lock=False, exclude=1),
+                    _claimable_params(project, annotator, label_count, now, [item_id]),
+                ) is not None:
+                    return Assignment.objects.create(
+                        item_id=item_id,
                         annotator=annotator,
                         leased_at=now,
                         expires_at=now + timedelta(seconds=project.lease_seconds),
                     )
-                    return assignment
-                tried.append(item.pk)
+                tried.append(item_id)
     return None
 
 

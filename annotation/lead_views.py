@@ -1,22 +1,18 @@
 """The lead's screens: item browser, review with merge on conflict, guidelines, members."""
 
-import uuid
-from pathlib import Path
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotation import agreement, batches, exports, permissions, review, selectors, services
+from annotation.importers import jobs as import_jobs
 from annotation.models import Batch, Guideline, ImportJob, Item, Membership
-from annotation.tasks import import_job_run
 from config.polling import render_polled
 
 PAGE_SIZE = 50
@@ -28,8 +24,8 @@ FILTER_KEYS = ["label", "annotator", "batch", "guideline", "disagreement", "rech
 def item_list(request, project_id: int):
     project, role = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
     filters = {key: request.GET.get(key, "").strip() for key in FILTER_KEYS}
-    page = Paginator(selectors.item_browse(project=project, filters=filters), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    page = selectors.item_browse_page(
+        project=project, filters=filters, page_number=request.GET.get("page"), per_page=PAGE_SIZE
     )
     query = urlencode({key: value for key, value in filters.items() if value})
     context = {"project": project, "page": page, "filters": filters, "query": query, "role": role}
@@ -143,50 +139,36 @@ def members(request, project_id: int):
     )
 
 
-def _store_upload(upload) -> Path:
-    """Keep an uploaded file under MEDIA_ROOT/imports with a name we choose."""
-    folder = Path(settings.MEDIA_ROOT) / "imports" / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    suffix = "".join(Path(upload.name).suffixes[-2:])[:16]
-    safe_suffix = suffix if all(ch.isalnum() or ch == "." for ch in suffix) else ""
-    path = folder / f"upload{safe_suffix}"
-    with open(path, "wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
-    return path
-
-
 @require_http_methods(["GET", "POST"])
 @login_required
 def import_upload(request, project_id: int):
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
     errors = []
     if request.method == "POST":
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.IMPORT_MAX_BYTES:
+        too_large = import_jobs.upload_too_large(int(request.META.get("CONTENT_LENGTH") or 0))
+        if too_large:
             return render(
                 request,
                 "annotation/import_upload.html",
-                {"project": project, "jobs": [], "errors": [
-                    f"the upload is {declared:,} bytes; the limit is {settings.IMPORT_MAX_BYTES:,} bytes"
-                ]},
+                {"project": project, "jobs": [], "errors": [too_large]},
                 status=413,
             )
         upload = request.FILES.get("file")
         if upload is None:
             errors.append("choose a file to import")
         else:
-            job = ImportJob.objects.create(
-                project=project,
-                corpus_name=request.POST.get("corpus", "").strip() or "default",
-                file_name=upload.name[:255],
-                path=str(_store_upload(upload)),
-                format=request.POST.get("format", ""),
-                bytes_total=upload.size,
-                created_by=request.user,
-            )
-            transaction.on_commit(lambda: import_job_run.delay(job.pk))
-            return redirect("annotation:import_status", project_id=project.pk, job_id=job.pk)
+            try:
+                job = import_jobs.import_job_start(
+                    project=project,
+                    upload=upload,
+                    corpus_name=request.POST.get("corpus", ""),
+                    format=request.POST.get("format", ""),
+                    created_by=request.user,
+                )
+            except ValidationError as error:
+                errors.extend(error.messages)
+            else:
+                return redirect("annotation:import_status", project_id=project.pk, job_id=job.pk)
     jobs = ImportJob.objects.filter(project=project).order_by("-created_at")[:20]
     return render(
         request,
@@ -207,25 +189,16 @@ def import_status(request, project_id: int, job_id: int):
     )
 
 
-BATCH_SELECTIONS = {
-    "reviewed": "reviewed items",
-    "labelled": "all labelled items",
-}
-
-
-def _batch_items(project, selection: str, filters: dict):
-    items = selectors.item_browse(project=project, filters=filters).exclude(label="")
-    return items.filter(reviewed=True) if selection == "reviewed" else items
-
-
 @require_http_methods(["GET", "POST"])
 @login_required
 def batch_list(request, project_id: int):
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
     source = request.POST if request.method == "POST" else request.GET
     selection = source.get("selection", "reviewed")
+    if selection not in batches.BATCH_SELECTIONS:
+        selection = "reviewed"
     filters = {key: source.get(key, "").strip() for key in FILTER_KEYS}
-    items = _batch_items(project, selection, filters)
+    items = batches.batch_candidates(project=project, selection=selection, filters=filters)
     errors = []
     if request.method == "POST":
         if source.get("confirm") != "on":
@@ -245,7 +218,7 @@ def batch_list(request, project_id: int):
         "batches": Batch.objects.filter(project=project).order_by("-created_at"),
         "preview": batches.batch_preview(project=project, items=items),
         "selection": selection,
-        "selections": BATCH_SELECTIONS,
+        "selections": batches.BATCH_SELECTIONS,
         "filters": filters,
         "errors": errors,
         "name": source.get("name", ""),

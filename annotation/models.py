@@ -202,6 +202,8 @@ class Item(models.Model):
             models.Index(fields=["project", "annotation_count", "id"], name="item_queue"),
             models.Index(fields=["project", "label", "id"], name="item_label"),
             models.Index(fields=["project", "reviewed", "id"], name="item_reviewed"),
+            # The lead's browser pages through a project in id order.
+            models.Index(fields=["project", "id"], name="item_browse"),
         ]
 
     def __str__(self) -> str:

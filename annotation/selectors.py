@@ -1,5 +1,6 @@
 """Reads for the annotation app: querysets and plain values, no writes."""
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -107,6 +108,24 @@ def item_browse(*, project: Project, filters: dict) -> QuerySet[Item]:
     if filters.get("q"):
         items = items.filter(text__icontains=filters["q"])
     return items.order_by("id")
+
+
+BROWSE_COLUMNS = ["id", "project_id", "text", "label", "needs_recheck", "annotation_count", "reviewed"]
+
+
+def item_browse_page(*, project: Project, filters: dict, page_number, per_page: int) -> Page:
+    """One page of `item_browse`, read as a deferred join.
+
+    Paging and counting walk ids only (index-only scans); the page's rows are
+    then fetched by id, without the context column, so a deep page costs what
+    the first one does.
+    """
+    ids = item_browse(project=project, filters=filters).values_list("id", flat=True)
+    page = Paginator(ids, per_page).get_page(page_number)
+    page.object_list = list(
+        Item.objects.filter(pk__in=list(page.object_list)).only(*BROWSE_COLUMNS).order_by("id")
+    )
+    return page
 
 
 def item_history(*, item: Item) -> dict:
