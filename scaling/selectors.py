@@ -382,3 +382,54 @@ def regression_report(*, project) -> dict | None:
             )
     return {"earlier": earlier_batch, "later": later_batch, "earlier_run": earlier.run,
             "later_run": later.run, "drops": drops}
+
+
+def run_report(*, run: Run) -> dict:
+    """A run's verdict, fits, per-rung metrics and provenance as one JSON-ready dict."""
+    verdict = run_verdict(run=run)
+    jobs = run.rung_jobs.select_related("rung").order_by("rung__order", "train_size")
+    return {
+        "run": {
+            "id": run.pk,
+            "status": run.status,
+            "batch": run.batch.name,
+            "batch_hash": run.batch.content_hash,
+            "ladder": run.ladder.name,
+            "hyperparameters": run.hyperparameters,
+            "learning_curve": run.learning_curve,
+            "rerun_of": run.rerun_of_id,
+            "rung_overrides": run.rung_overrides,
+            "code_version": run.code_version,
+            "created_at": run.created_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        },
+        "rungs": [
+            {
+                "name": job.rung.name,
+                "parameters": job.rung.parameters,
+                "train_size": job.train_size,
+                "status": job.status,
+                "hyperparameters": job.hyperparameters,
+                "metrics": job.metrics,
+                "train_seconds": job.train_seconds,
+                "eval_seconds": job.eval_seconds,
+                "tokens_per_second": job.tokens_per_second,
+                "error": job.error,
+            }
+            for job in jobs
+        ],
+        "verdict": None
+        if verdict is None
+        else {
+            "kind": verdict.kind,
+            "message": verdict.message,
+            "tuned": verdict.tuned,
+            "base": verdict.base,
+            "fits": verdict.fits,
+            "diagnostics": verdict.diagnostics,
+            "suspects": verdict.suspects,
+            "missing_rungs": verdict.missing_rungs,
+            "provenance": verdict.provenance,
+            "created_at": verdict.created_at.isoformat(),
+        },
+    }

@@ -17,4 +17,5 @@ urlpatterns = [
     path("projects/<int:project_id>/runs/<int:run_id>/retry/", views.run_retry, name="run_retry"),
     path("projects/<int:project_id>/runs/<int:run_id>/rerun/", views.run_rerun, name="run_rerun"),
     path("projects/<int:project_id>/runs/<int:run_id>/suspects/", views.run_suspects, name="run_suspects"),
+    path("projects/<int:project_id>/runs/<int:run_id>/report/", views.run_report, name="run_report"),
 ]

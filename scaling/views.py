@@ -2,6 +2,7 @@
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -182,3 +183,15 @@ def batch_run_start(request, project_id: int, batch_id: int):
             status=400,
         )
     return redirect("scaling:run_detail", project_id=project.pk, run_id=run.pk)
+
+
+@require_GET
+@login_required
+def run_report(request, project_id: int, run_id: int):
+    """The run's report (JSON and charts as SVG and PNG) as a zip download."""
+    from scaling import report
+
+    _, run = _run_for(request.user, project_id, run_id)
+    response = HttpResponse(report.report_zip(run=run), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{report.report_file_name(run=run)}"'
+    return response

@@ -40,6 +40,7 @@ MINIMUM_ROLE = {
     "scaling:run_retry": (LEAD, "post"),
     "scaling:run_rerun": (LEAD, "post"),
     "scaling:run_suspects": (LEAD, "get"),
+    "scaling:run_report": (LEAD, "get"),
     "scaling:dashboard": (LEAD, "get"),
     "scaling:verdict_banner": (LEAD, "get"),
     "scaling:batch_run_start": (LEAD, "post"),

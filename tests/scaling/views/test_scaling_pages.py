@@ -162,7 +162,7 @@ def test_posts_without_a_csrf_token_are_refused(lead, project, verdict, name, da
 @pytest.mark.parametrize(
     "name, method",
     [("scaling:dashboard", "get"), ("scaling:verdict_banner", "get"), ("scaling:run_suspects", "get"),
-     ("scaling:run_detail", "get"), ("scaling:run_rerun", "post"), ("scaling:batch_run_start", "post")],
+     ("scaling:run_detail", "get"), ("scaling:run_report", "get"), ("scaling:run_rerun", "post"), ("scaling:batch_run_start", "post")],
 )
 def test_an_annotator_gets_403_on_every_lead_url(project, annotator, verdict, name, method):
     client = Client()
