@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from annotation import exports
+from annotation import exports, selectors
 from annotation.models import Batch, BatchItem, Item, Project
 from annotation.signals import batch_frozen
 
@@ -36,6 +36,20 @@ def eval_chats(chat_ids: list[str], *, eval_share: float) -> set[str]:
         elif chosen == distinct:
             chosen = distinct - {max(distinct, key=chat_fraction)}
     return chosen
+
+
+BATCH_SELECTIONS = {
+    "reviewed": "reviewed items",
+    "labelled": "all labelled items",
+}
+
+
+def batch_candidates(*, project: Project, selection: str, filters: dict) -> QuerySet[Item]:
+    """The labelled items a new batch would take: reviewed ones only, or all labelled."""
+    if selection not in BATCH_SELECTIONS:
+        raise ValidationError({"selection": f"unknown selection {selection!r}; one of {', '.join(BATCH_SELECTIONS)}"})
+    items = selectors.item_browse(project=project, filters=filters).exclude(label="")
+    return items.filter(reviewed=True) if selection == "reviewed" else items
 
 
 @transaction.atomic

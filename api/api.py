@@ -1,0 +1,88 @@
+"""The JSON API: version 1 under /api/v1/, its OpenAPI schema and docs under /api/.
+
+Endpoints call the same permission checks, services and selectors as the
+pages, so a role may do through the API exactly what it may do in the UI.
+Every error is JSON: {"detail": "..."}, plus {"errors": {field: [...]}} for
+invalid input (400).
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
+from ninja.errors import ValidationError as RequestValidationError
+from ninja.security import HttpBearer
+
+from api import tokens
+from api.endpoints import batches, imports, items, labelling, projects, training
+
+
+class TokenAuth(HttpBearer):
+    """`Authorization: Bearer <key>` with a key from `manage.py create_api_token`."""
+
+    def authenticate(self, request, token: str):
+        user = tokens.api_token_user(key=token)
+        if user is not None:
+            # The same attribute the pages read, for code shared with them.
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="ladderlab",
+    version="1",
+    description=(
+        "Projects, imports, items, labels, batches, ladders, runs and verdicts. "
+        "Send `Authorization: Bearer <token>`; `manage.py create_api_token USER` makes one."
+    ),
+    urls_namespace="api",
+    auth=TokenAuth(),
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+
+for router in (projects, imports, items, labelling, batches, training):
+    api.add_router("/v1/", router.router)
+
+
+def _field_name(location: list) -> str:
+    # ("body", "payload", "option") → "option"; ("query", "page") → "page".
+    parts = [str(part) for part in location]
+    if parts and parts[0] in {"body", "form", "file"}:
+        parts = parts[2:] if len(parts) > 2 else parts[1:]
+    elif parts:
+        parts = parts[1:]
+    return ".".join(parts) or "__all__"
+
+
+@api.exception_handler(RequestValidationError)
+def invalid_request(request, exc: RequestValidationError):
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors:
+        errors.setdefault(_field_name(error.get("loc", [])), []).append(error.get("msg", "invalid"))
+    summary = "; ".join(f"{field}: {', '.join(messages)}" for field, messages in errors.items())
+    return api.create_response(request, {"detail": f"invalid request: {summary}", "errors": errors}, status=400)
+
+
+@api.exception_handler(DjangoValidationError)
+def invalid_data(request, exc: DjangoValidationError):
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    return api.create_response(request, {"detail": "; ".join(exc.messages), "errors": errors}, status=400)
+
+
+@api.exception_handler(PermissionDenied)
+def forbidden(request, exc: PermissionDenied):
+    detail = str(exc) or "your role in this project does not allow this"
+    return api.create_response(request, {"detail": detail}, status=403)
+
+
+@api.exception_handler(Http404)
+def not_found(request, exc: Http404):
+    return api.create_response(request, {"detail": str(exc) or "not found"}, status=404)
+
+
+@api.exception_handler(AuthenticationError)
+def unauthenticated(request, exc: AuthenticationError):
+    detail = "missing or unknown API token: send 'Authorization: Bearer <token>'"
+    return api.create_response(request, {"detail": detail}, status=401)

@@ -1,0 +1,78 @@
+from typing import Literal
+
+from django.core.exceptions import ValidationError
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from ninja import Router, Status
+
+from annotation import batches, exports, permissions
+from annotation.models import Batch
+from api.endpoints import ERRORS, project_for
+from api.schemas import BatchIn, BatchOut, Error
+
+router = Router(tags=["batches"])
+
+
+@router.get("/projects/{project_id}/batches", response={200: list[BatchOut], **ERRORS})
+def batch_list(request, project_id: int):
+    project, _ = project_for(request, project_id, roles=permissions.LEADS)
+    return Batch.objects.filter(project=project).order_by("-created_at")
+
+
+@router.post("/projects/{project_id}/batches", response={201: BatchOut, **ERRORS})
+def batch_create(request, project_id: int, payload: BatchIn):
+    """A draft batch of the reviewed (or all labelled) items' current labels; freeze it to train on it."""
+    project, _ = project_for(request, project_id, roles=permissions.LEADS)
+    items = batches.batch_candidates(project=project, selection=payload.selection, filters={})
+    batch = batches.batch_create(
+        project=project, name=payload.name, items=items, created_by=request.auth, eval_share=payload.eval_share
+    )
+    return Status(201, batch)
+
+
+@router.get("/projects/{project_id}/batches/{batch_id}", response={200: BatchOut, **ERRORS})
+def batch_detail(request, project_id: int, batch_id: int):
+    project, _ = project_for(request, project_id, roles=permissions.LEADS)
+    return get_object_or_404(Batch, pk=batch_id, project=project)
+
+
+@router.post("/projects/{project_id}/batches/{batch_id}/freeze", response={200: BatchOut, 409: Error, **ERRORS})
+def batch_freeze(request, project_id: int, batch_id: int):
+    """Freeze a draft for good; its content hash names its exact export.
+
+    Freezing starts a run on each ladder attached to the project.
+    """
+    project, _ = project_for(request, project_id, roles=permissions.LEADS)
+    batch = get_object_or_404(Batch, pk=batch_id, project=project)
+    try:
+        batch = batches.batch_freeze(batch=batch, user=request.auth)
+    except ValidationError as error:
+        # A freeze is refused for the state things are in (frozen already, or a
+        # ladder of the project that cannot run), never for the request's shape.
+        return Status(409, {"detail": "; ".join(error.messages)})
+    return batch
+
+
+@router.get(
+    "/projects/{project_id}/batches/{batch_id}/export",
+    response={200: None, 409: Error, **ERRORS},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The split's alpaca records as a JSON array",
+                "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}},
+            }
+        }
+    },
+)
+def batch_export(request, project_id: int, batch_id: int, split: Literal["train", "eval", "all"] = "all"):
+    """Download a frozen batch's alpaca JSON: train, eval, or both (train then eval)."""
+    project, _ = project_for(request, project_id, roles=permissions.LEADS)
+    batch = get_object_or_404(Batch, pk=batch_id, project=project)
+    if not batch.is_frozen:
+        return Status(409, {"detail": f"batch {batch.name!r} is a draft; freeze it before exporting"})
+    response = StreamingHttpResponse(
+        exports.alpaca_chunks(batch=batch, split=split), content_type="application/json; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{exports.file_name(batch=batch, split=split)}"'
+    return response

@@ -1,0 +1,89 @@
+from django.shortcuts import get_object_or_404
+from ninja import Router, Status
+
+from annotation import permissions
+from annotation.models import Batch
+from api.endpoints import ERRORS, project_for
+from api.schemas import Error, LadderOut, RunIn, RunOut, RunSummaryOut, VerdictOut
+from scaling.models import Verdict
+from training import services as training_services
+from training.models import Run
+
+router = Router(tags=["ladders and runs"])
+
+
+def _run(request, project_id: int, run_id: int) -> Run:
+    project, _ = project_for(request, project_id, roles=permissions.LEADS)
+    return get_object_or_404(Run, pk=run_id, batch__project=project)
+
+
+@router.get("/projects/{project_id}/ladders", response={200: list[LadderOut], **ERRORS})
+def ladder_list(request, project_id: int):
+    """The ladders the project's batches run on."""
+    project, _ = project_for(request, project_id, roles=permissions.LEADS)
+    return project.ladders.order_by("name")
+
+
+@router.get("/projects/{project_id}/runs", response={200: list[RunSummaryOut], **ERRORS})
+def run_list(request, project_id: int, batch_id: int | None = None):
+    project, _ = project_for(request, project_id, roles=permissions.LEADS)
+    runs = Run.objects.filter(batch__project=project).select_related("verdict").order_by("-created_at")
+    if batch_id is not None:
+        runs = runs.filter(batch_id=batch_id)
+    return runs
+
+
+@router.post("/projects/{project_id}/runs", response={202: RunOut, **ERRORS})
+def run_start(request, project_id: int, payload: RunIn):
+    """Run a ladder on a frozen batch. The same batch, ladder and settings give the same run;
+    a failed or cancelled one is retried in place."""
+    project, _ = project_for(request, project_id, roles=permissions.LEADS)
+    batch = get_object_or_404(Batch, pk=payload.batch_id, project=project)
+    ladder = get_object_or_404(project.ladders, pk=payload.ladder_id)
+    run = training_services.run_request(
+        batch=batch,
+        ladder=ladder,
+        hyperparameters=payload.hyperparameters,
+        learning_curve=payload.learning_curve,
+        requested_by=request.auth,
+    )
+    return Status(202, run)
+
+
+@router.get("/projects/{project_id}/runs/{run_id}", response={200: RunOut, **ERRORS})
+def run_status(request, project_id: int, run_id: int):
+    """A run's status and each rung job's phase, progress, loss and F1."""
+    return _run(request, project_id, run_id)
+
+
+@router.post("/projects/{project_id}/runs/{run_id}/cancel", response={200: RunOut, 409: Error, **ERRORS})
+def run_cancel(request, project_id: int, run_id: int):
+    """Cancel a run: pending rung jobs stop at once, running ones at their next step."""
+    run = _run(request, project_id, run_id)
+    if run.is_final:
+        return Status(409, {"detail": f"run {run.pk} has already ended ({run.status})"})
+    training_services.run_cancel(run=run)
+    # Read back: the run's status is derived from its jobs after they are cancelled.
+    run.refresh_from_db()
+    return run
+
+
+@router.post("/projects/{project_id}/runs/{run_id}/retry", response={200: RunOut, 409: Error, **ERRORS})
+def run_retry(request, project_id: int, run_id: int):
+    """Send a failed or cancelled run's unfinished rung jobs back to the queue."""
+    run = _run(request, project_id, run_id)
+    if run.status not in {Run.FAILED, Run.CANCELLED}:
+        return Status(409, {"detail": f"run {run.pk} is {run.status}; only a failed or cancelled run is retried"})
+    training_services.run_retry(run=run)
+    run.refresh_from_db()
+    return run
+
+
+@router.get("/projects/{project_id}/runs/{run_id}/verdict", response={200: VerdictOut, **ERRORS})
+def run_verdict(request, project_id: int, run_id: int):
+    """What the finished run says about the data: does F1 rise with model size?"""
+    run = _run(request, project_id, run_id)
+    verdict = Verdict.objects.filter(run=run).first()
+    if verdict is None:
+        return Status(404, {"detail": f"run {run.pk} has no verdict yet (it is {run.status})"})
+    return verdict

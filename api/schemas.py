@@ -1,0 +1,356 @@
+"""Request and response shapes of the JSON API; the OpenAPI schema is made from them."""
+
+from datetime import datetime
+from typing import Literal
+
+from ninja import Field, Schema
+
+
+class Error(Schema):
+    detail: str
+
+
+class FieldErrors(Schema):
+    detail: str
+    # Field name → its problems; "__all__" for problems of the request as a whole.
+    errors: dict[str, list[str]]
+
+
+class Option(Schema):
+    value: str
+    text: str
+    key: str = ""
+
+
+class ProjectOut(Schema):
+    id: int
+    name: str
+    description: str
+    role: str
+    options: list[Option]
+    positive_option: str
+    guideline_version: int
+    overlap: int
+    created_at: datetime
+
+
+class Progress(Schema):
+    done_today: int
+    left: int
+
+
+class Counts(Schema):
+    items: int
+    labelled: int
+    reviewed: int
+    recheck: int
+    by_label: dict[str, int]
+
+
+class ProjectDetailOut(ProjectOut):
+    progress: Progress
+    # Only leads see the project's counts, as on the project page.
+    counts: Counts | None = None
+
+
+class ImportJobOut(Schema):
+    id: int
+    status: str
+    file_name: str
+    corpus_name: str
+    format: str
+    bytes_total: int
+    bytes_done: int
+    messages_added: int
+    messages_skipped: int
+    error: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class Turn(Schema):
+    username: str
+    content: str
+
+
+class ItemOut(Schema):
+    """An item as annotators and models see it; the hidden gold label is never sent."""
+
+    id: int
+    text: str
+    sender: str
+    sent_at: datetime
+    context: list[Turn]
+    category: str
+    label: str
+    annotation_count: int
+    reviewed: bool
+    needs_recheck: bool
+    current_annotation_id: int | None
+
+
+class ItemPage(Schema):
+    count: int
+    page: int
+    pages: int
+    page_size: int
+    items: list[ItemOut]
+
+
+class ItemFilters(Schema):
+    """The lead's item browser filters, as query parameters."""
+
+    label: str = Field("", description='an option value, or "none" for unlabelled items')
+    annotator: str = Field("", description="username of someone who labelled the item")
+    batch: int | None = Field(None, description="id of a batch the item is in")
+    guideline: int | None = Field(None, description="guideline version of the current label")
+    disagreement: bool = Field(False, description="only items whose annotators disagree")
+    recheck: bool = Field(False, description="only items sent back by new guidelines")
+    reviewed: bool | None = Field(None, description="only reviewed (true) or unreviewed (false) items")
+    q: str = Field("", description="text the item contains")
+    page: int = Field(1, ge=1)
+    page_size: int = Field(50, ge=1, le=500)
+
+    def as_browse_filters(self) -> dict:
+        """The string form `selectors.item_browse` reads, as the page's query string gives it."""
+        return {
+            "label": self.label.strip(),
+            "annotator": self.annotator.strip(),
+            "batch": "" if self.batch is None else str(self.batch),
+            "guideline": "" if self.guideline is None else str(self.guideline),
+            "disagreement": "1" if self.disagreement else "",
+            "recheck": "1" if self.recheck else "",
+            "reviewed": "" if self.reviewed is None else ("1" if self.reviewed else "0"),
+            "q": self.q.strip(),
+        }
+
+
+class CardItem(Schema):
+    id: int
+    text: str
+    sender: str
+    sent_at: datetime
+    context: list[Turn]
+
+
+class AssignmentOut(Schema):
+    id: int
+    leased_at: datetime
+    expires_at: datetime
+    item: CardItem
+    options: list[Option]
+
+
+class LabelIn(Schema):
+    option: str = Field(..., description="one of the project's option values")
+    seconds: float = Field(0.0, ge=0, le=86400, description="time spent on the item")
+
+
+class ReviewIn(Schema):
+    option: str
+    reason: str = Field("", description="required when the option differs from the current label")
+    expected_current_id: int | None = Field(
+        ..., description="id of the current revision the review was based on (null if none)"
+    )
+
+
+class AnnotationOut(Schema):
+    id: int
+    item_id: int
+    annotator: str
+    option: str
+    kind: str
+    guideline_version: int
+    seconds_spent: float
+    reason: str
+    previous_id: int | None
+    late: bool
+    created_at: datetime
+
+    @staticmethod
+    def resolve_annotator(obj) -> str:
+        return obj.annotator.username
+
+
+class ItemHistoryOut(Schema):
+    item_id: int
+    current_annotation_id: int | None
+    revisions: list[AnnotationOut]
+    # Username → that annotator's own labels of the item, oldest first.
+    by_annotator: dict[str, list[AnnotationOut]]
+
+
+class StaleReview(Schema):
+    detail: str
+    current: AnnotationOut | None
+
+
+class BatchIn(Schema):
+    name: str = Field(..., min_length=1, max_length=200)
+    selection: Literal["reviewed", "labelled"] = "reviewed"
+    eval_share: float | None = Field(None, ge=0, lt=1, description="defaults to the project's")
+
+
+class BatchOut(Schema):
+    id: int
+    name: str
+    status: str
+    eval_share: float
+    content_hash: str
+    train_count: int
+    eval_count: int
+    item_count: int
+    # Items left out of a new batch: their label is an abstention ("don't know").
+    left_out: int | None = None
+    created_at: datetime
+    frozen_at: datetime | None
+
+    @staticmethod
+    def resolve_item_count(obj) -> int:
+        return obj.batch_items.count()
+
+    @staticmethod
+    def resolve_left_out(obj) -> int | None:
+        return getattr(obj, "left_out", None)
+
+
+class RungOut(Schema):
+    id: int
+    order: int
+    name: str
+    parameters: int
+    size_class: str
+    hyperparameters: dict
+
+
+class LadderOut(Schema):
+    id: int
+    name: str
+    description: str
+    rungs: list[RungOut]
+
+    @staticmethod
+    def resolve_rungs(obj) -> list:
+        return list(obj.rungs.order_by("order"))
+
+
+class RunIn(Schema):
+    batch_id: int
+    ladder_id: int
+    hyperparameters: dict[str, float | int | bool | str] = Field(
+        default_factory=dict, description="run-wide values; a rung's own overrides win"
+    )
+    learning_curve: bool = Field(False, description="also fine-tune on halving subsets of the train split")
+
+
+class RungJobOut(Schema):
+    id: int
+    rung: str
+    parameters: int
+    train_size: int | None
+    status: str
+    attempts: int
+    phase: str
+    step: int
+    steps: int
+    percent: int
+    loss: float | None
+    eta_seconds: float | None
+    tokens_per_second: float | None
+    base_f1: float | None
+    tuned_f1: float | None
+    error: str
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @staticmethod
+    def resolve_rung(obj) -> str:
+        return obj.rung.name
+
+    @staticmethod
+    def resolve_parameters(obj) -> int:
+        return obj.rung.parameters
+
+    @staticmethod
+    def resolve_phase(obj) -> str:
+        return (obj.progress or {}).get("phase", "")
+
+    @staticmethod
+    def resolve_step(obj) -> int:
+        return int((obj.progress or {}).get("step") or 0)
+
+    @staticmethod
+    def resolve_steps(obj) -> int:
+        return int((obj.progress or {}).get("steps") or 0)
+
+    @staticmethod
+    def resolve_percent(obj) -> int:
+        progress = obj.progress or {}
+        steps = progress.get("steps") or 0
+        if not steps:
+            return 100 if obj.is_final else 0
+        return min(100, int(100 * (progress.get("step") or 0) / steps))
+
+    @staticmethod
+    def resolve_loss(obj) -> float | None:
+        return (obj.progress or {}).get("loss")
+
+    @staticmethod
+    def resolve_eta_seconds(obj) -> float | None:
+        return (obj.progress or {}).get("eta_seconds")
+
+    @staticmethod
+    def resolve_tokens_per_second(obj) -> float | None:
+        return (obj.progress or {}).get("tokens_per_second") or obj.tokens_per_second
+
+    @staticmethod
+    def resolve_base_f1(obj) -> float | None:
+        return (obj.metrics.get("base") or {}).get("f1")
+
+    @staticmethod
+    def resolve_tuned_f1(obj) -> float | None:
+        return (obj.metrics.get("tuned") or {}).get("f1")
+
+
+class RunSummaryOut(Schema):
+    id: int
+    batch_id: int
+    ladder_id: int
+    status: str
+    hyperparameters: dict
+    learning_curve: bool
+    config_hash: str
+    has_verdict: bool
+    created_at: datetime
+    finished_at: datetime | None
+
+    @staticmethod
+    def resolve_has_verdict(obj) -> bool:
+        return hasattr(obj, "verdict")
+
+
+class RunOut(RunSummaryOut):
+    rungs: list[RungJobOut]
+
+    @staticmethod
+    def resolve_rungs(obj) -> list:
+        return list(obj.rung_jobs.select_related("rung").order_by("rung__order", "train_size"))
+
+
+class VerdictOut(Schema):
+    run_id: int
+    kind: str
+    summary: str
+    message: str
+    tuned: dict
+    base: dict
+    fits: dict
+    diagnostics: dict
+    suspects: list
+    missing_rungs: list
+    provenance: dict
+    created_at: datetime
+
+    @staticmethod
+    def resolve_summary(obj) -> str:
+        return obj.get_kind_display()
