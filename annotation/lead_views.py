@@ -111,12 +111,20 @@ def guidelines(request, project_id: int):
 @login_required
 def members(request, project_id: int):
     project, role = permissions.project_for(request.user, project_id, roles=permissions.ADMINS)
-    errors = []
+    errors, invite = [], None
     if request.method == "POST":
         username = request.POST.get("username", "").strip()
         user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            errors.append(f"no user named {username!r}")
+        if request.POST.get("action") == "invite":
+            try:
+                membership, link = services.member_invite(
+                    project=project, username=username, role=request.POST.get("role", "")
+                )
+                invite = {"username": membership.user.username, "url": request.build_absolute_uri(link)}
+            except ValidationError as error:
+                errors.extend(error.messages)
+        elif user is None:
+            errors.append(f"no user named {username!r}: invite them instead")
         elif request.POST.get("action") == "remove":
             if user == request.user:
                 errors.append("you cannot remove yourself")
@@ -128,13 +136,13 @@ def members(request, project_id: int):
                     services.membership_set(project=project, user=user, role=request.POST.get("role", ""))
             except ValidationError as error:
                 errors.extend(error.messages)
-        if not errors:
+        if not errors and invite is None:
             return redirect("annotation:members", project_id=project.pk)
     memberships = Membership.objects.filter(project=project).select_related("user").order_by("user__username")
     return render(
         request,
         "annotation/members.html",
-        {"project": project, "memberships": memberships, "roles": Membership.ROLES, "errors": errors},
+        {"project": project, "memberships": memberships, "roles": Membership.ROLES, "errors": errors, "invite": invite},
         status=400 if errors else 200,
     )
 

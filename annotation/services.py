@@ -51,6 +51,35 @@ def membership_set(*, project: Project, user, role: str) -> Membership:
     return membership
 
 
+@transaction.atomic
+def member_invite(*, project: Project, username: str, role: str) -> tuple[Membership, str]:
+    """Add a person who has no account yet: a user without a password, the
+    membership, and the path of a one-time link where they choose one.
+
+    The link is Django's password-reset token: it stops working once used (the
+    password it sets changes the hash it was made from) or after
+    PASSWORD_RESET_TIMEOUT.
+    """
+    from django.contrib.auth.tokens import default_token_generator
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    username = username.strip()
+    User.username_validator(username)
+    if User.objects.filter(username=username).exists():
+        raise ValidationError({"username": f"{username!r} already has an account: add them by name"})
+    user = User(username=username)
+    user.set_unusable_password()
+    user.save()
+    membership = membership_set(project=project, user=user, role=role)
+    link = reverse(
+        "invite_accept",
+        kwargs={"uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user)},
+    )
+    return membership, link
+
+
 def user_get_or_create(*, username: str, password: str, is_staff: bool = False):
     """Create a user with `password`, or return the existing one unchanged."""
     user = User.objects.filter(username=username).first()

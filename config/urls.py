@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
 
 from api.api import api
 
@@ -9,6 +9,14 @@ urlpatterns = [
     path("", include("scaling.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # An invited member chooses a password through Django's one-time reset link.
+    path(
+        "invite/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="registration/invite_accept.html", success_url=reverse_lazy("login")
+        ),
+        name="invite_accept",
+    ),
     path("admin/", admin.site.urls),
     # The API's own routes are /v1/…, so its docs and schema sit at /api/docs and /api/openapi.json.
     path("api/", api.urls),

@@ -61,6 +61,30 @@ def test_an_admin_adds_changes_and_removes_members(project, admin_user, outsider
     assert not Membership.objects.filter(project=project, user=outsider).exists()
     response = client.post(url, {"username": "nobody", "role": "lead"})
     assert response.status_code == 400 and "no user named" in response.content.decode()
+    assert not Membership.objects.filter(project=project, user__username="nobody").exists()
+
+
+def test_an_invited_person_sets_a_password_once_and_logs_in(project, admin_user):
+    import re
+
+    url = reverse("annotation:members", args=[project.pk])
+    page = client_for(admin_user).post(url, {"username": "newbie", "role": "annotator", "action": "invite"})
+    link = re.search(r'value="(http://testserver/invite/[^"]+)"', page.content.decode()).group(1)
+    newbie = Membership.objects.select_related("user").get(project=project, user__username="newbie").user
+    assert not newbie.has_usable_password()
+    visitor = Client()
+    form = visitor.get(link, follow=True)
+    assert form.status_code == 200 and "Choose a password" in form.content.decode()
+    password = "a-long-new-password-42"
+    done = visitor.post(form.redirect_chain[-1][0], {"new_password1": password, "new_password2": password})
+    assert done.status_code == 302
+    logged_in = Client().post(reverse("login"), {"username": "newbie", "password": password})
+    assert logged_in.status_code == 302 and "/login/" not in logged_in["Location"]
+    again = Client().get(link, follow=True).content.decode()
+    assert "has been used or has expired" in again
+    taken = client_for(admin_user).post(url, {"username": "newbie", "role": "lead", "action": "invite"})
+    assert taken.status_code == 400 and "already has an account" in taken.content.decode()
+    assert Membership.objects.get(project=project, user=newbie).role == Membership.ANNOTATOR
 
 
 def test_posts_without_a_csrf_token_are_refused(project, admin_user):
