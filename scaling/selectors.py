@@ -252,9 +252,15 @@ def _option_text(project, value: str) -> str:
 
 
 def _class_text(project, positive: bool) -> str:
-    """verdict_compute scores the positive option against all others: name the side."""
-    text = _option_text(project, project.positive_option)
-    return text if positive else f"not {text}"
+    """verdict_compute scores the positive option against the others: name the side the ladder took."""
+    if positive:
+        return _option_text(project, project.positive_option)
+    negatives = [
+        option["text"]
+        for option in project.options
+        if option["value"] != project.positive_option and option["value"] not in project.abstain_options
+    ]
+    return " or ".join(negatives) or f"not {_option_text(project, project.positive_option)}"
 
 
 def suspect_queue(*, verdict: Verdict) -> list[dict]:

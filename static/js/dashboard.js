@@ -31,6 +31,8 @@
     animation: false,
     responsive: true,
     maintainAspectRatio: false,
+    // Room for the value written above the highest and the last points.
+    layout: { padding: { top: 14, right: 18 } },
     plugins: { legend: { display: true, position: "bottom" } },
     scales: { x: axis(xTitle, x), y: axis(yTitle, y) },
   });
@@ -38,7 +40,19 @@
     type: "line", label, data, borderColor: color, backgroundColor: color, showValues: true,
     spanGaps: true, pointRadius: 4, ...extra,
   });
-  const sizeTicks = { type: "logarithmic", ticks: { callback: (value) => formatSize(value) } };
+  // Only ticks at 1, 2 and 5 times a power of ten are labelled, as Chart.js does
+  // by default: every tick of a log axis labelled would overlap.
+  const sizeTicks = {
+    type: "logarithmic",
+    ticks: {
+      callback: (value) => {
+        const leading = Math.round(value / 10 ** Math.floor(Math.log10(value) + 1e-9));
+        return [1, 2, 5].includes(leading) ? formatSize(value) : "";
+      },
+    },
+  };
+  // Rungs as categories, with half a step at each end so end points keep their labels.
+  const rungAxis = { offset: true };
 
   function formatSize(value) {
     for (const [unit, scale] of [["T", 1e12], ["B", 1e9], ["M", 1e6], ["K", 1e3]]) {
@@ -72,7 +86,7 @@
           labels: data.names,
           datasets: data.series.map((series, at) => line(`Batch ${series.batch}`, series.f1, COLORS[at % COLORS.length])),
         },
-        options: common("Rung", "Tuned F1", {}, { min: 0, max: 1 }),
+        options: common("Rung", "Tuned F1", rungAxis, { min: 0, max: 1 }),
       };
     },
     power(data) {
@@ -98,7 +112,7 @@
             entry.values, COLORS[at % COLORS.length], entry.scales ? {} : { borderDash: [4, 3] },
           )),
         },
-        options: common("Rung", "Score", {}, { min: 0, max: 1 }),
+        options: common("Rung", "Score", rungAxis, { min: 0, max: 1 }),
       };
     },
     curves(data) {

@@ -107,7 +107,11 @@ class TestSuspectQueue:
         rows = selectors.suspect_queue(verdict=verdict)
         strengths = [row["strength"] for row in rows]
         assert strengths == sorted(strengths, reverse=True)
-        assert {item.pk for item in items[:3]} <= {row["item"].pk for row in rows}
+        by_item = {row["item"].pk: row for row in rows}
+        for item in items[:3]:
+            opposite = NEGATIVE if labels[item] == POSITIVE else POSITIVE
+            assert by_item[item.pk]["frozen_label"] == project.option_text(labels[item])
+            assert by_item[item.pk]["ladder_says"] == project.option_text(opposite)
         fixed = items[0]
         review.item_review(item=fixed, lead=lead, option=NEGATIVE if labels[fixed] == POSITIVE else POSITIVE,
                            reason="the ladder is right", expected_current_id=fixed.current_annotation_id)
@@ -151,3 +155,4 @@ class TestRegressionBlame:
 
     def test_no_report_before_a_second_batch(self, project, rising):
         assert selectors.regression_report(project=project) is None
+
