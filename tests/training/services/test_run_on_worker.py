@@ -63,6 +63,26 @@ def test_a_frozen_batch_runs_the_ladder_to_metrics_and_a_verdict(celery_worker_p
     verdict = wait_for(lambda: Verdict.objects.filter(run=run).first(), 60, "the verdict")
     assert verdict.provenance["batch"] == batch.content_hash
     assert Run.objects.filter(batch=batch).count() == 1
+    assert_adapters_reproduce_predictions(run)
+
+
+def assert_adapters_reproduce_predictions(run):
+    """Each saved adapter, loaded again here, picks what the worker recorded."""
+    from training.examples import eval_examples
+    from training.ml.evaluate import score_choices
+    from training.ml.ladder import load_model
+
+    examples, option_values, _ = eval_examples(batch=run.batch)
+    for job in run.rung_jobs.select_related("rung"):
+        model, tokenizer = load_model(job.rung.checkpoint_path, adapter_dir=job.adapter_path)
+        reloaded = {
+            int(score.key): option_values[score.key][score.choice_index]
+            for score in score_choices(model=model, tokenizer=tokenizer, examples=examples)
+        }
+        recorded = dict(
+            Prediction.objects.filter(rung_job=job, stage=Prediction.TUNED).values_list("item_id", "option")
+        )
+        assert reloaded == recorded, job.rung.name
 
 
 def test_cancel_stops_a_run(celery_worker_process, labelled_project, tiny_ladder):
