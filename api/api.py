@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as RequestValidationError
 from ninja.security import HttpBearer
 
@@ -63,6 +63,15 @@ def invalid_request(request, exc: RequestValidationError):
         errors.setdefault(_field_name(error.get("loc", [])), []).append(error.get("msg", "invalid"))
     summary = "; ".join(f"{field}: {', '.join(messages)}" for field, messages in errors.items())
     return api.create_response(request, {"detail": f"invalid request: {summary}", "errors": errors}, status=400)
+
+
+@api.exception_handler(HttpError)
+def http_error(request, exc: HttpError):
+    body = {"detail": str(exc)}
+    if exc.status_code == 400:
+        # Ninja's only 400 of its own: a body that is not JSON (or not the form) at all.
+        body["errors"] = {"body": [str(exc)]}
+    return api.create_response(request, body, status=exc.status_code)
 
 
 @api.exception_handler(DjangoValidationError)
