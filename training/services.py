@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotation.models import Batch
+from training.ml.distributed import TRAINING_RESULT_FILE
 from training.models import Ladder, Prediction, Run, Rung, RungJob
 from training.signals import run_finished
 
@@ -429,10 +430,6 @@ def jobs_recover(*, stale_after: timedelta = STALE_HEARTBEAT) -> list[int]:
     return recovered
 
 
-# Beside each adapter: its FinetuneResult (loss curve, speed), saved with it.
-TRAINING_RESULT_FILE = "training-result.json"
-
-
 def adapter_dir_for(job: RungJob) -> Path:
     suffix = "" if job.train_size is None else f"-n{job.train_size}"
     return Path(settings.MEDIA_ROOT) / "adapters" / f"run-{job.run_id}" / f"{job.rung.name}{suffix}"
@@ -563,6 +560,7 @@ def stage_metrics(*, rows: list[dict], project) -> dict:
 
 def _train_and_score(job: RungJob) -> None:
     from training.examples import train_examples
+    from training.ml import distributed
     from training.ml.finetune import LoraConfigValues, lora_finetune
 
     metrics = dict(job.metrics or {})
@@ -577,14 +575,28 @@ def _train_and_score(job: RungJob) -> None:
         # Written beside, then renamed: an adapter directory is always complete.
         partial = adapter_dir.with_name(adapter_dir.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        result = lora_finetune(
-            checkpoint_dir=job.rung.checkpoint_path,
-            examples=train_examples(batch=job.run.batch, limit=job.train_size),
-            output_dir=partial,
-            config=config,
-            progress=recorder,
-            should_cancel=recorder.should_cancel,
-        )
+        examples = train_examples(batch=job.run.batch, limit=job.train_size)
+        processes = int(job.hyperparameters.get("processes", 1))
+        if processes > 1:
+            # A rung too large for one device: sharded across this machine's processes.
+            result = distributed.launch(
+                checkpoint_dir=job.rung.checkpoint_path,
+                examples=examples,
+                output_dir=partial,
+                overrides=job.hyperparameters,
+                processes=processes,
+                progress=recorder,
+                should_cancel=recorder.should_cancel,
+            )
+        else:
+            result = lora_finetune(
+                checkpoint_dir=job.rung.checkpoint_path,
+                examples=examples,
+                output_dir=partial,
+                config=config,
+                progress=recorder,
+                should_cancel=recorder.should_cancel,
+            )
         (partial / TRAINING_RESULT_FILE).write_text(json.dumps(result.to_dict()))
         partial.rename(adapter_dir)
     if not job.loss_curve and result_file.exists():
