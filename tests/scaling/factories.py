@@ -54,13 +54,16 @@ def _option(label: str, right: bool) -> str:
     return label if right else (NEGATIVE if label == POSITIVE else POSITIVE)
 
 
-def make_run(batch, ladder, *, accuracies, seed=0, wrong_items=(), failed=()) -> Run:
+def make_run(batch, ladder, *, accuracies, seed=0, wrong_items=(), failed=(), truth=None) -> Run:
     """A finished run whose rung i answers right with probability accuracies[i].
 
-    Items in `wrong_items` are answered against their batch label by every rung, confidently.
+    Right means the batch label, or `truth[item_id]` when given (e.g. the
+    items' hidden gold, for a ladder that learned the task despite noisy
+    labels). Items in `wrong_items` are answered against it by every rung, confidently.
     """
     rng = random.Random(seed)
-    labels = dict(BatchItem.objects.filter(batch=batch).values_list("item_id", "label"))
+    labels = dict(BatchItem.objects.filter(batch=batch).order_by("item_id").values_list("item_id", "label"))
+    answers = {item_id: (truth or {}).get(item_id, label) for item_id, label in labels.items()}
     wrong = {item.pk for item in wrong_items}
     run = Run.objects.create(
         batch=batch, ladder=ladder, code_version="t", config_hash=f"{batch.pk}-{ladder.pk}-{seed}".ljust(64, "0"),
@@ -75,7 +78,7 @@ def make_run(batch, ladder, *, accuracies, seed=0, wrong_items=(), failed=()) ->
         for item_id, label in labels.items():
             for stage, stage_accuracy in ((Prediction.TUNED, accuracy), (Prediction.BASE, 0.5)):
                 right = item_id not in wrong and rng.random() < stage_accuracy
-                option = _option(label, right)
+                option = _option(answers[item_id], right)
                 scores = {POSITIVE: 0.0, NEGATIVE: 0.0, "dont_know": -5.0}
                 scores[option] = 4.0 if item_id in wrong else 2.0
                 margin = scores[POSITIVE] - max(scores[NEGATIVE], scores["dont_know"])
