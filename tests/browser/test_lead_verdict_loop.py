@@ -57,6 +57,10 @@ def test_banner_suspect_queue_fix_and_refreeze(live_server, login, page, screens
     page.wait_for_selector("canvas[data-chart=by_size][data-drawn='1']")
     screenshot("lead-dashboard")
 
+    page.goto(f"{live_server.url}/projects/{project.pk}/runs/{run.pk}/")
+    assert verdict.message in page.inner_text(".banner")
+    screenshot("lead-run")
+
     page.goto(f"{live_server.url}/projects/{project.pk}/")
     page.click("a:has-text('Suspect queue')")
     page.wait_for_selector("table#suspects")

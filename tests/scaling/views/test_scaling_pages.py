@@ -174,3 +174,34 @@ def test_an_annotator_gets_403_on_every_lead_url(project, annotator, verdict, na
     else:
         args = [project.pk]
     assert getattr(client, method)(reverse(name, args=args)).status_code == 403
+
+
+def test_the_banner_s_one_click_rerun_posts_with_the_page_s_csrf_token(lead, project, verdict):
+    import re
+
+    verdict.diagnostics["rungs"]["proposed_changes"] = [
+        {"rung": "r2", "size": 1e8, "parameter": "lr", "factor": 0.1, "current": 2e-4, "proposed": 2e-5}
+    ]
+    verdict.save()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(lead)
+    html = client.get(reverse("annotation:project_detail", args=[project.pk])).content.decode()
+    form = re.search(r'<form method="post" action="([^"]+/rerun/)".*?</form>', html, re.S)
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form.group(0)))
+    assert fields["csrfmiddlewaretoken"] and fields["hyperparameters"] == "lr=2e-05"
+    response = client.post(form.group(1), fields)
+    rerun = Run.objects.get(rerun_of=verdict.run)
+    assert response.status_code == 302 and rerun.rung_overrides == {"r2": {"lr": 2e-5}}
+
+
+def test_the_dashboard_blames_relabelled_items_when_a_rung_falls(lead_client, project, annotator, verdict):
+    labels = {item: label for item, label in
+              ((bi.item, bi.label) for bi in verdict.run.batch.batch_items.select_related("item"))}
+    first = next(iter(labels))
+    labels[first] = "extraction" if labels[first] == "no_extraction" else "no_extraction"
+    later = make_run(make_batch(project, labels, name="week-2"), verdict.run.ladder, accuracies=[0.6, 0.7, 0.8, 0.5], seed=5)
+    verdict_compute(run_id=later.pk)
+    html = lead_client.get(reverse("scaling:dashboard", args=[project.pk])).content.decode()
+    assert "Regression blame: batch week-1 → week-2" in html
+    assert "r3: F1" in html
+    assert reverse("annotation:item_review", args=[project.pk, first.pk]) in html
