@@ -47,7 +47,9 @@ BATCH_SELECTIONS = {
 def batch_candidates(*, project: Project, selection: str, filters: dict) -> QuerySet[Item]:
     """The labelled items a new batch would take: reviewed ones only, or all labelled."""
     if selection not in BATCH_SELECTIONS:
-        raise ValidationError({"selection": f"unknown selection {selection!r}; one of {', '.join(BATCH_SELECTIONS)}"})
+        raise ValidationError(
+            {"selection": f"unknown selection {selection!r}; one of {', '.join(BATCH_SELECTIONS)}"}
+        )
     items = selectors.item_browse(project=project, filters=filters).exclude(label="")
     return items.filter(reviewed=True) if selection == "reviewed" else items
 

@@ -6,6 +6,8 @@ Every error is JSON: {"detail": "..."}, plus {"errors": {field: [...]}} for
 invalid input (400).
 """
 
+import logging
+
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -16,6 +18,8 @@ from ninja.security import HttpBearer
 
 from api import tokens
 from api.endpoints import batches, imports, items, labelling, projects, training
+
+logger = logging.getLogger(__name__)
 
 
 class TokenAuth(HttpBearer):
@@ -95,3 +99,10 @@ def not_found(request, exc: Http404):
 def unauthenticated(request, exc: AuthenticationError):
     detail = "missing or unknown API token: send 'Authorization: Bearer <token>'"
     return api.create_response(request, {"detail": detail}, status=401)
+
+
+@api.exception_handler(Exception)
+def server_error(request, exc: Exception):
+    # A script reading the API expects JSON even here; the traceback goes to the log.
+    logger.error("API error on %s %s", request.method, request.path, exc_info=exc)
+    return api.create_response(request, {"detail": "internal server error; it has been logged"}, status=500)

@@ -14,7 +14,8 @@ router = Router(tags=["items"])
 def item_list(request, project_id: int, filters: Query[ItemFilters]):
     """The project's items with the lead's browser filters, a page at a time, by id."""
     project, _ = project_for(request, project_id, roles=permissions.LEADS)
-    paginator = Paginator(selectors.item_browse(project=project, filters=filters.as_browse_filters()), filters.page_size)
+    items = selectors.item_browse(project=project, filters=filters.as_browse_filters())
+    paginator = Paginator(items, filters.page_size)
     # A page past the end is empty rather than an error, so a client can loop until it is.
     page_items = (
         list(paginator.page(filters.page).object_list) if filters.page <= paginator.num_pages else []

@@ -85,7 +85,8 @@ def world(project):
     items = list(Item.objects.filter(project=project).order_by("id"))
     for item in items[:2]:
         services.item_annotate(item=item, annotator=users[ADMIN], option="extraction")
-    batch = batch_freeze(batch=batch_create(project=project, name="first", items=Item.objects.filter(pk__in=[i.pk for i in items[:2]])))
+    labelled = Item.objects.filter(pk__in=[item.pk for item in items[:2]])
+    batch = batch_freeze(batch=batch_create(project=project, name="first", items=labelled))
     ladder = Ladder.objects.create(name="tiny")
     Rung.objects.create(ladder=ladder, order=0, name="small", checkpoint_path="/x", parameters=1000)
     Rung.objects.create(ladder=ladder, order=1, name="large", checkpoint_path="/y", parameters=4000)

@@ -360,3 +360,16 @@ def test_user_text_comes_back_as_json_data_not_markup(api, world):
 
 def test_admin_is_allowed_what_a_lead_is(api, world):
     assert api.as_user(world["keys"][ADMIN]).get(p(world, "/batches")).status_code == 200
+
+
+def test_an_unexpected_failure_is_a_logged_json_500(api, world, monkeypatch, caplog):
+    from annotation import selectors
+
+    def broken(**kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(selectors, "project_list_for_user", broken)
+    response = api.as_user(world["keys"][ANNOTATOR]).get(f"{V1}/projects")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal server error; it has been logged"}
+    assert "disk on fire" in caplog.text
