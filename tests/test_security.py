@@ -58,8 +58,8 @@ def person(db):
     return services.user_get_or_create(username="pat", password="right-pass-123")
 
 
-def log_in(client: Client, username: str, password: str, ip: str = "10.0.0.1"):
-    return client.post("/login/", {"username": username, "password": password}, REMOTE_ADDR=ip)
+def log_in(client: Client, username: str, password: str, ip: str = "10.0.0.1", **headers):
+    return client.post("/login/", {"username": username, "password": password}, REMOTE_ADDR=ip, **headers)
 
 
 class TestLoginRateLimit:
@@ -94,6 +94,29 @@ class TestLoginRateLimit:
             log_in(Client(), "pat", "wrong")
         assert log_in(Client(), "pat", "right-pass-123").status_code == 302
         assert log_in(Client(), "pat", "wrong").status_code == 200
+
+
+class TestClientAddressBehindProxies:
+    def test_the_address_the_trusted_proxy_saw_counts_and_forged_ones_do_not(self, person, settings):
+        settings.TRUSTED_PROXY_COUNT = 1
+        proxy = "172.18.0.5"
+        for forged in range(settings.AXES_FAILURE_LIMIT):
+            response = log_in(Client(), "pat", "wrong", ip=proxy, HTTP_X_FORWARDED_FOR=f"9.9.9.{forged}, 203.0.113.7")
+        assert response.status_code == 429
+        # Another client through the same proxy is not locked out with the first.
+        other = log_in(Client(), "pat", "right-pass-123", ip=proxy, HTTP_X_FORWARDED_FOR="198.51.100.2")
+        assert other.status_code == 302
+
+    def test_without_trusted_proxies_the_header_is_ignored(self, rf, settings):
+        from config.client_ip import client_ip
+
+        settings.TRUSTED_PROXY_COUNT = 0
+        request = rf.get("/", REMOTE_ADDR="10.1.1.1", HTTP_X_FORWARDED_FOR="1.2.3.4")
+        assert client_ip(request) == "10.1.1.1"
+        settings.TRUSTED_PROXY_COUNT = 2
+        assert client_ip(request) == "10.1.1.1"  # fewer entries than proxies: not trusted
+        request = rf.get("/", REMOTE_ADDR="10.1.1.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 1.2.3.4, 10.0.0.9")
+        assert client_ip(request) == "1.2.3.4"
 
 
 class TestUploadsAreNeverServed:
