@@ -212,6 +212,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The database knows which rung jobs are pending; this puts back on the broker
+# any whose messages were lost (a broker restarted without its data).
+CELERY_BEAT_SCHEDULE = {
+    "recover-rung-jobs": {
+        "task": "training.jobs_recover",
+        "schedule": float(os.environ.get("TRAINING_RECOVER_SECONDS", 60)),
+    },
+}
 
 LOGGING = {
     "version": 1,

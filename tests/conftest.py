@@ -80,13 +80,16 @@ def celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory, 
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "PYTHONUNBUFFERED": "1",
+        # Lost-job recovery every few seconds, so a broker-restart test need not wait a minute.
+        "TRAINING_RECOVER_SECONDS": "3",
     }
     hostname = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", WORKER_QUEUES,
              "--pool", "solo", "-l", "info", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", hostname],
+             "--without-heartbeat", "-n", hostname,
+             "--beat", "--schedule", str(log_path.parent / "celerybeat-schedule")],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR,
         )
     deadline = time.monotonic() + 60

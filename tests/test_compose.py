@@ -14,13 +14,23 @@ def compose():
 
 
 def test_all_services_are_declared(compose):
-    assert {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "migrate"} <= set(
+    assert {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "migrate", "beat"} <= set(
         compose["services"]
     )
 
 
+def test_one_beat_schedules_the_recovery_of_lost_jobs(compose):
+    from django.conf import settings
+
+    beat = compose["services"]["beat"]["command"]
+    assert beat[:4] == ["celery", "-A", "config", "beat"]
+    assert settings.CELERY_BEAT_SCHEDULE["recover-rung-jobs"]["task"] == "training.jobs_recover"
+    workers = [compose["services"][name]["command"] for name in ("worker-cpu", "worker-gpu")]
+    assert not any("--beat" in command or "-B" in command for command in workers)
+
+
 def test_app_services_point_at_postgres_and_redis(compose):
-    for name in ("web", "worker-cpu", "worker-gpu", "migrate"):
+    for name in ("web", "worker-cpu", "worker-gpu", "migrate", "beat"):
         env = compose["services"][name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://")
         assert "@postgres:5432/" in env["DATABASE_URL"]

@@ -102,7 +102,8 @@ class Command(BaseCommand):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", WORKER_QUEUES,
-             "--concurrency", "1", "-l", "info", "--without-gossip", "--without-mingle"],
+             "--concurrency", "1", "-l", "info", "--without-gossip", "--without-mingle",
+             "--beat", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
             env=env,
         )
         web = subprocess.Popen(
