@@ -32,7 +32,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 # Prediction values that mean "no usable answer" unless the caller says otherwise.
 DEFAULT_ABSTAIN = (None, -1, "")
@@ -387,6 +386,10 @@ def auc_by_size(
     ).reshape(ladder.values.shape)
     worst = np.where(actual, -np.inf, np.inf)
     scores = np.where(np.isnan(scores), worst[None, :], scores)
+    # Here rather than at the top: the web pages import this module for its
+    # names, and scipy.stats would add a second and ~30 MB to every web process.
+    from scipy.stats import rankdata
+
     ranks = rankdata(scores, axis=1)
     rank_sum = ranks[:, actual].sum(axis=1)
     auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
