@@ -53,7 +53,7 @@ def setup_django() -> None:
     django.setup()
 
 
-def seed() -> int:
+def seed(annotators: int = ANNOTATORS) -> int:
     from django.core.management import call_command
     from django.utils import timezone
 
@@ -89,7 +89,7 @@ def seed() -> int:
         ],
         batch_size=5000,
     )
-    for n in range(ANNOTATORS):
+    for n in range(annotators):
         user = services.user_get_or_create(username=f"bench{n}", password=PASSWORD)
         services.membership_set(project=project, user=user, role=Membership.ANNOTATOR)
     lead = services.user_get_or_create(username="benchlead", password=PASSWORD)
@@ -99,7 +99,7 @@ def seed() -> int:
     # What autovacuum does shortly after a bulk import: statistics, and the
     # visibility map that lets counts and paging use index-only scans.
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
     return project.pk
 
 
@@ -187,9 +187,10 @@ def annotator_loop(base_url: str, project_id: int, username: str, seconds: float
     results.put((done, errors, latencies))
 
 
-def concurrent_load(project_id: int) -> dict:
+def concurrent_load(project_id: int, annotators: int = ANNOTATORS, seconds: float = LOAD_SECONDS,
+                    env: dict | None = None) -> dict:
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": bench_database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    env = env or {**os.environ, "DATABASE_URL": bench_database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
     started = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
@@ -206,8 +207,8 @@ def concurrent_load(project_id: int) -> dict:
     cold_start = time.perf_counter() - started
     results = multiprocessing.Queue()
     workers = [
-        multiprocessing.Process(target=annotator_loop, args=(base_url, project_id, f"bench{n}", LOAD_SECONDS, results))
-        for n in range(ANNOTATORS)
+        multiprocessing.Process(target=annotator_loop, args=(base_url, project_id, f"bench{n}", seconds, results))
+        for n in range(annotators)
     ]
     started = time.perf_counter()
     for worker in workers:
