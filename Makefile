@@ -37,6 +37,7 @@ test: install services chromium
 
 # Every speed/memory target; figures go to benchmarks/RESULTS.md by hand.
 benchmarks: install services
+	$(PY) -m pip install -q -e '.[test,bench]'
 	for script in benchmarks/bench_*.py; do DATABASE_URL=$(TEST_DATABASE_URL) $(PY) $$script || exit 1; done
 
 clean:
