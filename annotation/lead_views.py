@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotation import agreement, batches, exports, permissions, review, selectors, services
@@ -147,13 +148,16 @@ def members(request, project_id: int):
     )
 
 
+@csrf_exempt
 @require_http_methods(["GET", "POST"])
 @login_required
 def import_upload(request, project_id: int):
+    # The CSRF check reads the whole multipart body (a large upload goes to a
+    # temporary file), so an oversized upload is refused from its declared
+    # Content-Length first, and the check runs after, in `_import_upload_form`.
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
-    errors = []
     if request.method == "POST":
-        too_large = import_jobs.upload_too_large(int(request.META.get("CONTENT_LENGTH") or 0))
+        too_large = import_jobs.upload_too_large(_declared_length(request))
         if too_large:
             return render(
                 request,
@@ -161,6 +165,21 @@ def import_upload(request, project_id: int):
                 {"project": project, "jobs": [], "errors": [too_large]},
                 status=413,
             )
+    return _import_upload_form(request, project)
+
+
+def _declared_length(request) -> int:
+    # Read as Django reads it: a malformed Content-Length means no body, not a server error.
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+@csrf_protect
+def _import_upload_form(request, project):
+    errors = []
+    if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is None:
             errors.append("choose a file to import")

@@ -18,8 +18,8 @@ from annotation.importers.records import (
 )
 
 
-def read_messages(path: Path, *, progress: ReadProgress) -> Iterator[StagedMessage]:
-    file = path.name
+def read_messages(path: Path, *, progress: ReadProgress, name: str) -> Iterator[StagedMessage]:
+    file = name
     progress.file_no(file)
     # A quoted field may hold a whole long message; the default limit is 128 KiB.
     if csv.field_size_limit() < MAX_LINE_BYTES:

@@ -17,24 +17,26 @@ TELEGRAM_KEYS = re.compile(r'"(messages|chats|personal_information|contacts)"\s*
 ARRAY_KIND = re.compile(r'"(data|ts)"\s*:')
 
 
-def detect_format(path: Path) -> str:
+def detect_format(path: Path, name: str | None = None) -> str:
+    """The format of `path`; `name`, the name the input goes by in errors, defaults to its own."""
+    name = name or path.name
     if path.is_dir():
         if any(path.rglob("channels.json")):
             return "slack"
         raise ImportFailed(
-            "a directory imports only as a Slack export (no channels.json)", file=path.name
+            "a directory imports only as a Slack export (no channels.json)", file=name
         )
     suffix = path.suffix.lower()
     if suffix in EXTENSIONS:
         if suffix == ".zip" and not zipfile.is_zipfile(path):
-            raise ImportFailed("not a zip archive", file=path.name)
+            raise ImportFailed("not a zip archive", file=name)
         return EXTENSIONS[suffix]
     with open(path, "rb") as stream:
         head = stream.read(HEAD_BYTES).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     detected = _from_content(head)
     if detected is None:
         raise ImportFailed(
-            f"cannot tell the format; name one of {', '.join(FORMATS)}", file=path.name
+            f"cannot tell the format; name one of {', '.join(FORMATS)}", file=name
         )
     return detected
 

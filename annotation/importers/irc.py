@@ -10,7 +10,7 @@ chat = file stem, id = "<stem>:<line number>".
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from annotation.importers.errors import ImportFailed, shorten
 from annotation.importers.reading import READ_BUFFER_BYTES, ReadProgress, iter_lines
@@ -35,11 +35,11 @@ MONTHS = {name: n for n, name in enumerate(
 FALLBACK_DATE = date(1970, 1, 1)
 
 
-def read_messages(path: Path, *, progress: ReadProgress) -> Iterator[StagedMessage]:
-    file = path.name
-    chat = path.stem
+def read_messages(path: Path, *, progress: ReadProgress, name: str) -> Iterator[StagedMessage]:
+    file = name
+    chat = PurePath(name).stem
     file_no = progress.file_no(file)
-    day = _date_in(path.name)
+    day = _date_in(name)
     last_time: time | None = None
     with open(path, "rb", buffering=READ_BUFFER_BYTES) as stream:
         for line_no, line in iter_lines(stream, file=file, progress=progress):
@@ -63,6 +63,10 @@ def read_messages(path: Path, *, progress: ReadProgress) -> Iterator[StagedMessa
             if day is None:
                 day = FALLBACK_DATE
             if last_time is not None and clock < last_time:
+                if day == date.max:
+                    raise ImportFailed(
+                        "the date rolls over past 9999-12-31", file=file, line=line_no, field="time"
+                    )
                 day += timedelta(days=1)
             last_time = clock
             try:

@@ -5,12 +5,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from annotation.importers.errors import ImportFailed, json_type_name
-from annotation.importers.reading import READ_BUFFER_BYTES, ReadProgress, iter_lines
+from annotation.importers.reading import (
+    READ_BUFFER_BYTES,
+    TOO_MANY_DIGITS,
+    ReadProgress,
+    iter_lines,
+)
 from annotation.importers.records import FieldProblem, StagedMessage, message_from_mapping
 
 
-def read_messages(path: Path, *, progress: ReadProgress) -> Iterator[StagedMessage]:
-    file = path.name
+def read_messages(path: Path, *, progress: ReadProgress, name: str) -> Iterator[StagedMessage]:
+    file = name
     progress.file_no(file)
     loads = json.loads
     with open(path, "rb", buffering=READ_BUFFER_BYTES) as stream:
@@ -25,6 +30,8 @@ def read_messages(path: Path, *, progress: ReadProgress) -> Iterator[StagedMessa
                 ) from None
             except RecursionError:
                 raise ImportFailed("JSON nested too deeply", file=file, line=line_no) from None
+            except ValueError:
+                raise ImportFailed(TOO_MANY_DIGITS, file=file, line=line_no) from None
             if not isinstance(record, dict):
                 raise ImportFailed(
                     f"expected a JSON object, got {json_type_name(record)}",

@@ -30,8 +30,8 @@ TASK_SPACING = timedelta(minutes=1)
 MESSAGE_KEYS = ("id", "chat", "sender", "sent_at", "text")
 
 
-def read_messages(path: Path, *, progress: ReadProgress) -> Iterator[StagedMessage]:
-    file = path.name
+def read_messages(path: Path, *, progress: ReadProgress, name: str) -> Iterator[StagedMessage]:
+    file = name
     file_no = progress.file_no(file)
     doc = JsonDocument(decode_document(path.read_bytes(), file=file), file=file)
     total_chars = max(len(doc.text), 1)

@@ -1,6 +1,7 @@
 """Reading input safely: bounded lines, strict UTF-8, JSON documents with line numbers."""
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -10,6 +11,9 @@ from annotation.importers.errors import ImportFailed
 # A longer line is rejected before it is read whole, so memory stays bounded.
 MAX_LINE_BYTES = 1 << 20
 READ_BUFFER_BYTES = 1 << 20
+# Python refuses to read an integer with more digits than this; json raises a
+# plain ValueError for it rather than a JSONDecodeError.
+TOO_MANY_DIGITS = f"invalid JSON: a number with more than {sys.get_int_max_str_digits()} digits"
 
 
 @dataclass
@@ -126,6 +130,8 @@ class JsonDocument:
             raise self._syntax_error(exc, pos, path) from None
         except RecursionError:
             raise self.fail("JSON nested too deeply", pos, path=path) from None
+        except ValueError:
+            raise self.fail(TOO_MANY_DIGITS, pos, path=path) from None
         self.pos = end
         return value
 

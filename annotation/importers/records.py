@@ -97,7 +97,11 @@ def as_timestamp(value, field: str = "sent_at") -> datetime:
         raise FieldProblem(field, f"unparseable timestamp {shorten(value)!r}") from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # An offset can carry 0001-01-01 or 9999-12-31 past the years a datetime holds.
+        raise FieldProblem(field, f"timestamp out of range {shorten(value)!r}") from None
 
 
 def from_unix_seconds(value, field: str) -> datetime:

@@ -49,15 +49,13 @@ def input_size(path: Path) -> int:
     return slack.total_bytes(path) if path.is_dir() else path.stat().st_size
 
 
-def resolve_format(path: Path, format: str | None) -> str:
+def resolve_format(path: Path, format: str | None, name: str) -> str:
     if not path.exists():
         raise ImportFailed("no such file or directory", file=str(path))
     if format is None:
-        return detect_format(path)
+        return detect_format(path, name)
     if format not in FORMATS:
-        raise ImportFailed(
-            f"unknown format {format!r}; one of {', '.join(FORMATS)}", file=path.name
-        )
+        raise ImportFailed(f"unknown format {format!r}; one of {', '.join(FORMATS)}", file=name)
     return format
 
 
@@ -68,6 +66,7 @@ def messages_import(
     corpus_name: str = "default",
     format: str | None = None,
     progress: ProgressCallback | None = None,
+    file_name: str = "",
 ) -> ImportResult:
     """Import the messages of one file into a project's corpus, all or nothing.
 
@@ -75,18 +74,24 @@ def messages_import(
     file adds nothing. Bad input raises `ImportFailed` naming the file, line
     and field, and changes nothing. `progress(done_bytes, total_bytes)` is
     called every few thousand records.
+
+    `file_name` is the name the input goes by, where it differs from the
+    stored file's: an upload is kept as `upload.<suffix>`, but its errors
+    name the file the lead chose, and an IRC log's chat and date still come
+    from that name.
     """
     started = time.perf_counter()
     path = Path(path)
+    name = file_name or path.name
     # The transaction is opened here rather than by a decorator so that
     # `seconds` includes the commit, where the foreign keys are checked.
     with transaction.atomic():
-        format = resolve_format(path, format)
+        format = resolve_format(path, format, name)
         corpus = services.corpus_get_or_create(project=project, name=corpus_name)
         tracker = ReadProgress(total_bytes=input_size(path))
         staging = Staging(corpus_id=corpus.pk)
         staging.create()
-        messages = READERS[format](path, progress=tracker)
+        messages = READERS[format](path, progress=tracker, name=name)
         # Closed explicitly so the reading thread stops before a failed import rolls back.
         with closing(_read_ahead(messages, tracker, prepare=staging.prepare)) as chunks:
             for chunk, done_bytes in chunks:
@@ -200,6 +205,7 @@ def import_job_execute(*, job: ImportJob, progress: ProgressCallback | None = No
             corpus_name=job.corpus_name,
             format=job.format or None,
             progress=_fan_out(writer.report if writer else None, progress),
+            file_name=job.file_name,
         )
     except ImportFailed as exc:
         _job_finish(job, status=ImportJob.FAILED, error=str(exc))

@@ -12,6 +12,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+from django.conf import settings
+
 from annotation.importers.errors import ImportFailed, json_type_name
 from annotation.importers.reading import JsonDocument, ReadProgress, decode_document
 from annotation.importers.records import (
@@ -40,16 +42,31 @@ METADATA_KEYS = ("user", "bot_id", "subtype", "thread_ts", "parent_user_id", "cl
 
 
 class ExportFiles:
-    """The files of an export, as a directory or a zip archive."""
+    """The files of an export, as a directory or a zip archive.
 
-    def __init__(self, path: Path):
+    An archive whose members unpack to more than IMPORT_MAX_BYTES in all is
+    refused from its directory, before any member is read: a few megabytes
+    can declare gigabytes. A member is read whole but never past the size its
+    entry declares, since zipfile stops there and then fails the CRC check, so
+    an entry that understates its size cannot unpack more than it declared.
+    """
+
+    def __init__(self, path: Path, *, name: str):
         self.path = path
-        self.zip = zipfile.ZipFile(path) if not path.is_dir() else None
+        self.name = name
+        self.zip = _open_zip(path, name) if not path.is_dir() else None
         if self.zip is not None:
-            self.names = [
-                info.filename for info in self.zip.infolist() if not info.is_dir()
-            ]
-            self.sizes = {info.filename: info.compress_size for info in self.zip.infolist()}
+            infos = self.zip.infolist()
+            unpacked = sum(info.file_size for info in infos)
+            if unpacked > settings.IMPORT_MAX_BYTES:
+                self.zip.close()
+                raise ImportFailed(
+                    f"the archive unpacks to {unpacked:,} bytes; the limit is "
+                    f"{settings.IMPORT_MAX_BYTES:,} bytes",
+                    file=name,
+                )
+            self.names = [info.filename for info in infos if not info.is_dir()]
+            self.sizes = {info.filename: info.compress_size for info in infos}
         else:
             files = sorted(p for p in path.rglob("*.json") if p.is_file())
             self.names = [p.relative_to(path).as_posix() for p in files]
@@ -57,8 +74,8 @@ class ExportFiles:
 
     def display(self, name: str) -> str:
         if self.zip is not None:
-            return f"{self.path.name}:{name}"
-        return f"{self.path.name}/{name}"
+            return f"{self.name}:{name}"
+        return f"{self.name}/{name}"
 
     def read(self, name: str) -> bytes:
         if self.zip is None:
@@ -75,22 +92,29 @@ class ExportFiles:
             self.zip.close()
 
 
+def _open_zip(path: Path, name: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, NotImplementedError) as exc:
+        raise ImportFailed(f"unreadable zip archive: {exc}", file=name) from None
+
+
 def total_bytes(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*.json") if p.is_file())
     return path.stat().st_size
 
 
-def read_messages(path: Path, *, progress: ReadProgress) -> Iterator[StagedMessage]:
+def read_messages(path: Path, *, progress: ReadProgress, name: str) -> Iterator[StagedMessage]:
     if path.is_dir() or zipfile.is_zipfile(path):
-        export = ExportFiles(path)
+        export = ExportFiles(path, name=name)
         try:
             yield from _read_export(export, progress)
         finally:
             export.close()
         return
-    file = path.name
-    channel = path.parent.name if DAY_FILE.fullmatch(path.name) else path.stem
+    file = name
+    channel = path.parent.name if DAY_FILE.fullmatch(name) else PurePosixPath(name).stem
     file_no = progress.file_no(file)
     yield from _read_day(path.read_bytes(), file, channel, file_no, {})
     progress.done_bytes += path.stat().st_size
@@ -102,7 +126,7 @@ def _read_export(export: ExportFiles, progress: ReadProgress) -> Iterator[Staged
         key=lambda name: name.count("/"),
     )
     if not lists:
-        raise ImportFailed("not a Slack export: no channels.json", file=export.path.name)
+        raise ImportFailed("not a Slack export: no channels.json", file=export.name)
     root = PurePosixPath(lists[0]).parent
     users = _users(export, root)
     for list_name in CONVERSATION_LISTS:
@@ -149,17 +173,34 @@ def _users(export: ExportFiles, root: PurePosixPath) -> dict[str, str]:
         return {}
     file = export.display(name)
     doc = JsonDocument(decode_document(export.read(name), file=file), file=file)
-    users = doc.value(doc.start())
-    doc.finish()
+    start = doc.start()
     names = {}
-    for user in users if isinstance(users, list) else []:
+    if doc.kind_at(start) != "[":
+        doc.value(start)
+        doc.finish()
+        return names
+    for index, pos in doc.elements(start, path=None):
+        user = doc.value(pos, path=f"[{index}]")
         if not isinstance(user, dict) or not isinstance(user.get("id"), str):
             continue
         profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
-        for candidate in (profile.get("real_name"), user.get("real_name"), user.get("name")):
+        candidates = (
+            ("profile.real_name", profile.get("real_name")),
+            ("real_name", user.get("real_name")),
+            ("name", user.get("name")),
+        )
+        for key, candidate in candidates:
             if isinstance(candidate, str) and candidate:
-                names[user["id"]] = candidate
+                # Checked here, where the line is known: the name becomes a sender.
+                try:
+                    names[user["id"]] = as_name(candidate, key)
+                except FieldProblem as exc:
+                    raise ImportFailed(
+                        exc.problem, file=file, line=doc.line_at(pos), path=f"[{index}]",
+                        field=exc.field,
+                    ) from None
                 break
+    doc.finish()
     return names
 
 

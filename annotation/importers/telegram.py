@@ -19,6 +19,7 @@ from annotation.importers.records import (
     as_name,
     as_text,
     as_timestamp,
+    check_storable,
     from_unix_seconds,
     get_required,
     metadata_json,
@@ -28,8 +29,8 @@ CHAT_LISTS = ("chats", "left_chats")
 METADATA_KEYS = ("from_id", "reply_to_message_id", "forwarded_from", "media_type", "edited")
 
 
-def read_messages(path: Path, *, progress: ReadProgress) -> Iterator[StagedMessage]:
-    file = path.name
+def read_messages(path: Path, *, progress: ReadProgress, name: str) -> Iterator[StagedMessage]:
+    file = name
     file_no = progress.file_no(file)
     doc = JsonDocument(decode_document(path.read_bytes(), file=file), file=file)
     reader = _Reader(doc, file, file_no, progress)
@@ -74,7 +75,10 @@ class _Reader:
                     raise self.fail(exc, pos, prefix) from None
             elif key == "name":
                 name = doc.value(value_pos, path=prefix)
-                title = name[:255] if isinstance(name, str) else ""
+                try:
+                    title = check_storable(name[:255], "name") if isinstance(name, str) else ""
+                except FieldProblem as exc:
+                    raise self.fail(exc, value_pos, prefix) from None
             elif top_level and key in CHAT_LISTS:
                 found = True
                 yield from self.chat_list(value_pos, prefix=key)
