@@ -18,16 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from annotation import services
 from annotation.importers import ImportFailed, messages_import
-from annotation.models import Chat, Corpus, ImportJob, Item, Membership, Message
+from annotation.models import Chat, Corpus, ImportJob, Item, Message
 from annotation.preprocessing import items_preprocess
 from annotation.tasks import import_job_run
 
@@ -252,14 +250,6 @@ CASES = [
         make=understated_zip,
     ),
 ]
-
-
-@pytest.fixture
-def lead(project):
-    """A lead without a password: these tests log in with force_login, and hashing one costs a quarter second."""
-    user = get_user_model().objects.create(username="lead")
-    services.membership_set(project=project, user=user, role=Membership.LEAD)
-    return user
 
 
 def row_counts() -> tuple[int, ...]:
