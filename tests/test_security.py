@@ -30,7 +30,8 @@ PRODUCTION = {
 
 
 def deploy_check(env_overrides: dict, tmp_path: Path) -> subprocess.CompletedProcess:
-    unset = {*PRODUCTION, "DATABASE_URL", "CELERY_BROKER_URL"}
+    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process; no deployment has it.
+    unset = {*PRODUCTION, "DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env = {key: value for key, value in os.environ.items() if key not in unset}
     env.update(env_overrides, LADDERLAB_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings")
     return subprocess.run(

@@ -30,10 +30,11 @@ from training.ml.finetune import (
     FinetuneResult,
     LoraConfigValues,
     collate_packed,
+    epoch_rows,
     lr_factor,
     packed_loss,
-    packed_rows,
     prepare_model,
+    progress_report,
 )
 
 # Beside each adapter, saved with it: its FinetuneResult (loss curve, speed).
@@ -102,12 +103,9 @@ def sharded_finetune(*, checkpoint_dir, examples: list[TrainExample], output_dir
         local_parameters = sum(parameter.to_local().numel() for parameter in model.parameters())
         all_parameters = sum(parameter.numel() for parameter in model.parameters())
         encoded = [encode_example(tokenizer, example, max_length=config.max_seq_len) for example in examples]
-        epochs = max(1, math.ceil(config.epochs))
-        schedule = []
-        for epoch in range(epochs):
-            schedule.extend(packed_rows(encoded, batch_tokens=config.batch_tokens, seed=config.seed * 1000 + epoch))
+        schedule, steps = epoch_rows(encoded, config)
         # Every process takes the same number of steps: the collectives meet at each one.
-        total_steps = max(1, round(len(schedule) * config.epochs / epochs) // world)
+        total_steps = max(1, steps // world)
         warmup = max(1, int(config.warmup_ratio * total_steps))
         trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
@@ -134,14 +132,9 @@ def sharded_finetune(*, checkpoint_dir, examples: list[TrainExample], output_dir
             now = time.monotonic()
             if rank == 0 and (now - last_report >= PROGRESS_EVERY_SECONDS or step + 1 == total_steps):
                 last_report = now
-                elapsed = now - started
-                _write_json(output_dir / PROGRESS_FILE, {
-                    "step": step + 1,
-                    "steps": total_steps,
-                    "loss": mean_loss,
-                    "tokens_per_second": tokens / elapsed if elapsed else 0.0,
-                    "eta_seconds": elapsed / (step + 1) * (total_steps - step - 1),
-                })
+                _write_json(output_dir / PROGRESS_FILE, progress_report(
+                    step=step + 1, total_steps=total_steps, loss=mean_loss, tokens=tokens, elapsed=now - started
+                ))
         seconds = time.monotonic() - started
         # Gathered whole on every process (a collective), kept by the main one.
         state_dict = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))

@@ -190,6 +190,27 @@ def prepare_model(checkpoint_dir, config: LoraConfigValues, device, dtype):
     return model, tokenizer
 
 
+def epoch_rows(encoded: list[dict], config: LoraConfigValues) -> tuple[list[list[dict]], int]:
+    """Packed rows for every epoch, reshuffled each epoch, and the steps a
+    fractional `epochs` asks for out of them."""
+    epochs = max(1, math.ceil(config.epochs))
+    rows = []
+    for epoch in range(epochs):
+        rows.extend(packed_rows(encoded, batch_tokens=config.batch_tokens, seed=config.seed * 1000 + epoch))
+    return rows, max(1, round(len(rows) * config.epochs / epochs))
+
+
+def progress_report(*, step: int, total_steps: int, loss: float, tokens: int, elapsed: float) -> dict:
+    """What a progress callback gets after `step` (counted from 1)."""
+    return {
+        "step": step,
+        "steps": total_steps,
+        "loss": loss,
+        "tokens_per_second": tokens / elapsed if elapsed else 0.0,
+        "eta_seconds": elapsed / step * (total_steps - step),
+    }
+
+
 def lr_factor(step: int, *, total: int, warmup: int, scheduler: str) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -225,11 +246,7 @@ def lora_finetune(
     device, dtype = device_and_dtype(device)
     model, tokenizer = prepare_model(checkpoint_dir, config, device, dtype)
     encoded = [encode_example(tokenizer, example, max_length=config.max_seq_len) for example in examples]
-    epochs = max(1, math.ceil(config.epochs))
-    schedule = []
-    for epoch in range(epochs):
-        schedule.extend(packed_rows(encoded, batch_tokens=config.batch_tokens, seed=config.seed * 1000 + epoch))
-    total_steps = max(1, round(len(schedule) * config.epochs / epochs))
+    schedule, total_steps = epoch_rows(encoded, config)
     schedule = schedule[:total_steps]
     warmup = max(1, int(config.warmup_ratio * total_steps))
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
@@ -259,14 +276,9 @@ def lora_finetune(
         now = time.monotonic()
         if progress is not None and (now - last_report >= PROGRESS_EVERY_SECONDS or step + 1 == total_steps):
             last_report = now
-            elapsed = now - started
-            progress({
-                "step": step + 1,
-                "steps": total_steps,
-                "loss": curve[-1][1],
-                "tokens_per_second": tokens / elapsed if elapsed else 0.0,
-                "eta_seconds": elapsed / (step + 1) * (total_steps - step - 1),
-            })
+            progress(progress_report(
+                step=step + 1, total_steps=total_steps, loss=curve[-1][1], tokens=tokens, elapsed=now - started
+            ))
     seconds = time.monotonic() - started
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
