@@ -28,6 +28,7 @@ from annotation.importers import ImportFailed, messages_import
 from annotation.models import Chat, Corpus, ImportJob, Item, Message
 from annotation.preprocessing import items_preprocess
 from annotation.tasks import import_job_run
+from api.tokens import api_token_create
 
 FILES = Path(__file__).parent / "files"
 MiB = 1 << 20
@@ -442,6 +443,20 @@ def test_a_declared_gigabyte_is_refused_before_the_body_is_read(project, lead, s
     assert f"{1 << 30:,} bytes" in response.content.decode()
     assert not ImportJob.objects.exists()
     assert row_counts() == before
+
+
+def test_the_json_api_refuses_a_declared_gigabyte_before_the_body_is_read(project, lead):
+    _, key = api_token_create(user=lead)
+    response = Client().generic(
+        "POST", f"/api/v1/projects/{project.pk}/imports", b"--hostile--\r\n",
+        content_type="multipart/form-data; boundary=hostile",
+        headers={"Authorization": f"Bearer {key}"},
+        CONTENT_LENGTH=str(1 << 30),
+        **{"wsgi.input": RefusesToBeRead()},
+    )
+    assert response.status_code == 413
+    assert f"{1 << 30:,} bytes" in response.json()["detail"]
+    assert not ImportJob.objects.exists()
 
 
 def test_a_csrf_check_still_guards_uploads_within_the_limit(project, lead):
