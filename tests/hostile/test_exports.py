@@ -28,9 +28,8 @@ def test_formulas_leave_the_json_exports_exactly_as_imported(project, annotator)
     items_preprocess(project=project)
     for item in Item.objects.filter(project=project):
         services.item_annotate(item=item, annotator=annotator, option=project.option_values[0])
-    batch = batch_freeze(
-        batch=batch_create(project=project, name="formulas", items=Item.objects.filter(project=project), eval_share=0)
-    )
+    items = Item.objects.filter(project=project)
+    batch = batch_freeze(batch=batch_create(project=project, name="formulas", items=items, eval_share=0))
 
     records = json.loads(b"".join(exports.alpaca_chunks(batch=batch, split="train")))
     assert {message_text(record["instruction"]) for record in records} == FORMULAS

@@ -104,7 +104,10 @@ stamps = st.builds(
     st.integers(0, 30), st.integers(0, 70), st.none() | st.integers(0, 70),
 )
 dates = st.one_of(
-    st.builds(lambda y, m, d: f"{y:04d}-{m:02d}-{d:02d}", years.filter(lambda y: y < 10000), st.integers(0, 13), st.integers(0, 32)),
+    st.builds(
+        lambda y, m, d: f"{y:04d}-{m:02d}-{d:02d}",
+        years.filter(lambda y: y < 10000), st.integers(0, 13), st.integers(0, 32),
+    ),
     st.builds(
         lambda day, month, d, y: f"{day} {month} {d:02d} {y}",
         st.sampled_from(["Mon", "Fri"]), st.sampled_from(["Jan", "Feb", "Dec", "Foo"]),

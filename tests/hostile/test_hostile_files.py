@@ -69,7 +69,7 @@ class Accepted:
 class Case:
     name: str
     expected: Rejected | Accepted
-    # Makes the file in a folder; None for the committed file of that name.
+    # Makes the bytes at test time; None reads the committed file of that name.
     make: Callable[[], bytes] | None = None
     # IMPORT_MAX_BYTES for this case, where the default would need a huge file.
     max_bytes: int | None = None
@@ -79,7 +79,10 @@ class Case:
 
 
 def good_record(n: int, **fields) -> bytes:
-    record = {"id": f"m{n}", "chat": "ops", "sender": "sam", "sent_at": f"2024-05-01T10:00:{n:02d}Z", "text": f"message {n}"}
+    record = {
+        "id": f"m{n}", "chat": "ops", "sender": "sam",
+        "sent_at": f"2024-05-01T10:00:{n:02d}Z", "text": f"message {n}",
+    }
     record.update(fields)
     return (json.dumps(record) + "\n").encode()
 
@@ -89,7 +92,8 @@ def long_jsonl_line() -> bytes:
 
 
 def long_csv_line() -> bytes:
-    return b"id,chat,sender,sent_at,text\nc1,ops,sam,2024-05-01T10:00:00Z,hi\nc2,ops,sam,2024-05-01T10:00:01Z," + b"x" * (10 * MiB) + b"\n"
+    head = b"id,chat,sender,sent_at,text\nc1,ops,sam,2024-05-01T10:00:00Z,hi\nc2,ops,sam,2024-05-01T10:00:01Z,"
+    return head + b"x" * (10 * MiB) + b"\n"
 
 
 def long_irc_line() -> bytes:
@@ -98,7 +102,8 @@ def long_irc_line() -> bytes:
 
 def deep_nesting() -> bytes:
     depth = 100_000
-    return good_record(1) + b'{"id": "m2", "chat": "ops", "sender": "sam", "sent_at": "2024-05-01T10:00:02Z", "text": "x", "deep": ' + b"[" * depth + b"]" * depth + b"}\n"
+    head = b'{"id": "m2", "chat": "ops", "sender": "sam", "sent_at": "2024-05-01T10:00:02Z", "text": "x", "deep": '
+    return good_record(1) + head + b"[" * depth + b"]" * depth + b"}\n"
 
 
 SLACK_DAY = "general/2024-05-01.json"
@@ -117,7 +122,9 @@ def slack_users_nul() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("channels.json", b'[{"name": "general"}]')
-        archive.writestr("users.json", b'[\n {"id": "U1", "real_name": "sam"},\n {"id": "U2", "real_name": "a\\u0000b"}\n]')
+        archive.writestr(
+            "users.json", b'[\n {"id": "U1", "real_name": "sam"},\n {"id": "U2", "real_name": "a\\u0000b"}\n]'
+        )
         archive.writestr(SLACK_DAY, b'[{"ts": "1714557600.000100", "user": "U2", "text": "hi"}]')
     return buffer.getvalue()
 
@@ -351,13 +358,17 @@ def test_hostile_file(case, door, project, lead, settled, tmp_path, settings, mo
     else:
         assert error == "", error
         stored = {
-            message.external_id: Stored(message.external_id, message.chat.external_id, message.sender, message.text, message.metadata)
+            message.external_id: Stored(
+                message.external_id, message.chat.external_id, message.sender, message.text, message.metadata
+            )
             for message in Message.objects.exclude(corpus__name="settled").select_related("chat")
         }
         assert stored == {message.id: message for message in expected.messages}
 
 
-def test_the_bomb_is_refused_from_the_archive_directory_before_any_member_is_unpacked(project, settings, tmp_path, monkeypatch):
+def test_the_bomb_is_refused_from_the_archive_directory_before_any_member_is_unpacked(
+    project, settings, tmp_path, monkeypatch
+):
     settings.IMPORT_MAX_BYTES = MiB
     path = tmp_path / "bomb.zip"
     path.write_bytes(zip_bomb())
@@ -387,7 +398,9 @@ def test_an_uploaded_irc_log_keeps_its_chat_and_date_from_the_name_the_lead_gave
     second.write_text("[11:00] <bob> second log\n")
     for path in (first, second):
         assert through_upload(project, path, client) == ""
-    rows = Message.objects.order_by("sent_at").values_list("chat__external_id", "external_id", "sent_at__date", "text")
+    rows = Message.objects.order_by("sent_at").values_list(
+        "chat__external_id", "external_id", "sent_at__date", "text"
+    )
     assert [(chat, id, str(day), text) for chat, id, day, text in rows] == [
         ("ops-2024-05-01", "ops-2024-05-01:1", "2024-05-01", "first log"),
         ("dev-2024-05-02", "dev-2024-05-02:1", "2024-05-02", "second log"),
