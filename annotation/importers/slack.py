@@ -2,7 +2,8 @@
 
 Each day file is a JSON array of messages (`ts`, `user`, `text`, optional
 `user_profile.real_name`, `subtype`). A single day file imports on its own; its
-channel is the folder it sits in. chat = channel name, id = "<channel>:<ts>".
+channel is the folder it sits in, or for an upload, which keeps no folder, its
+file name. chat = channel name, id = "<channel>:<ts>".
 Join, leave, topic and similar notices are not chat and are skipped.
 """
 
@@ -114,7 +115,9 @@ def read_messages(path: Path, *, progress: ReadProgress, name: str) -> Iterator[
             export.close()
         return
     file = name
-    channel = path.parent.name if DAY_FILE.fullmatch(name) else PurePosixPath(name).stem
+    # An upload is stored as upload.json in a folder of its own, so only a day
+    # file kept under its own name can take its channel from its folder.
+    channel = path.parent.name if DAY_FILE.fullmatch(path.name) else PurePosixPath(name).stem
     file_no = progress.file_no(file)
     yield from _read_day(path.read_bytes(), file, channel, file_no, {})
     progress.done_bytes += path.stat().st_size

@@ -314,7 +314,7 @@ def through_upload(project, path: Path, client) -> str:
     upload = SimpleUploadedFile(path.name, path.read_bytes())
     response = client.post(url, {"file": upload, "format": "", "corpus": "default"})
     assert response.status_code == 302, response.content.decode()[:500]
-    job = ImportJob.objects.get(file_name=path.name)
+    job = ImportJob.objects.filter(file_name=path.name).latest("pk")
     # The page queues the job after its transaction commits; the test runs the task itself.
     import_job_run(job.pk)
     job.refresh_from_db()
@@ -405,6 +405,22 @@ def test_an_uploaded_irc_log_keeps_its_chat_and_date_from_the_name_the_lead_gave
         ("ops-2024-05-01", "ops-2024-05-01:1", "2024-05-01", "first log"),
         ("dev-2024-05-02", "dev-2024-05-02:1", "2024-05-02", "second log"),
     ]
+
+
+def test_an_uploaded_slack_day_file_uploaded_again_adds_nothing(project, lead, tmp_path):
+    """Its channel comes from its name, not from the folder the upload is stored in,
+    so a second upload of the same file finds its messages already present."""
+    client = Client()
+    client.force_login(lead)
+    path = tmp_path / "2024-05-01.json"
+    path.write_text('[{"ts": "1714557600.000100", "user": "U1", "text": "hello"}]')
+    for _ in range(2):
+        assert through_upload(project, path, client) == ""
+    assert list(Message.objects.values_list("chat__external_id", "external_id")) == [
+        ("2024-05-01", "2024-05-01:1714557600.000100")
+    ]
+    added = ImportJob.objects.order_by("pk").values_list("messages_added", "messages_skipped")
+    assert list(added) == [(1, 0), (0, 1)]
 
 
 def test_a_file_name_with_markup_is_shown_escaped(project, lead, tmp_path):
