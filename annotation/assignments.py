@@ -23,23 +23,31 @@ CLAIM_ATTEMPTS = 20
 LABEL_KINDS = [Annotation.LABEL, Annotation.SIMULATED]
 
 
+def _first_id(sql: str, params: list) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def lease_open(*, project: Project, annotator, now=None) -> Assignment | None:
-    """The annotator's open, unexpired lease in this project, if any."""
+    """The annotator's open, unexpired lease in this project, if any.
+
+    The newest first: after an undo, the reopened item comes before the one
+    the annotator had already been given. Looked up with a fixed statement
+    (asked on every claim, and after a submit it usually finds nothing).
+    """
     now = now or timezone.now()
-    return (
-        Assignment.objects.filter(
-            item__project=project,
-            annotator=annotator,
-            completed_at__isnull=True,
-            released_at__isnull=True,
-            expires_at__gt=now,
-        )
-        .select_related("item")
-        # The newest first: after an undo, the reopened item comes before the
-        # one the annotator had already been given.
-        .order_by("-leased_at")
-        .first()
+    lease_id = _first_id(
+        f"""
+        SELECT a.id FROM {Assignment._meta.db_table} a JOIN {Item._meta.db_table} i ON i.id = a.item_id
+        WHERE a.annotator_id = %s AND a.completed_at IS NULL AND a.released_at IS NULL
+          AND a.expires_at > %s AND i.project_id = %s
+        ORDER BY a.leased_at DESC LIMIT 1
+        """,
+        [annotator.pk, connection.ops.adapt_datetimefield_value(now), project.pk],
     )
+    return None if lease_id is None else Assignment.objects.select_related("item").get(pk=lease_id)
 
 
 def _claimable_sql(*, lock: bool, exclude: int) -> str:
@@ -54,6 +62,10 @@ def _claimable_sql(*, lock: bool, exclude: int) -> str:
     """
     item, annotation, assignment = Item._meta.db_table, Annotation._meta.db_table, Assignment._meta.db_table
     kinds = ", ".join(f"'{kind}'" for kind in LABEL_KINDS)
+    # On PostgreSQL, OFFSET 0 keeps each NOT EXISTS a per-candidate index probe;
+    # as an anti-join it would read every label of the project that sorts
+    # before the first free item, which grows with the project's progress.
+    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
     if lock:
         picked = f"i.id NOT IN ({', '.join(['%s'] * exclude)})" if exclude else "1 = 1"
     else:
@@ -62,15 +74,16 @@ def _claimable_sql(*, lock: bool, exclude: int) -> str:
         SELECT i.id FROM {item} i
         WHERE i.project_id = %s AND i.annotation_count = %s AND {picked}
           AND NOT EXISTS (SELECT 1 FROM {annotation} a
-                          WHERE a.item_id = i.id AND a.annotator_id = %s AND a.kind IN ({kinds}))
+                          WHERE a.item_id = i.id AND a.annotator_id = %s AND a.kind IN ({kinds}){fence})
           AND NOT EXISTS (SELECT 1 FROM {assignment} r
-                          WHERE r.item_id = i.id AND r.annotator_id = %s AND r.released_at IS NOT NULL)
+                          WHERE r.item_id = i.id AND r.annotator_id = %s AND r.released_at IS NOT NULL{fence})
           AND i.annotation_count + (SELECT COUNT(*) FROM {assignment} l
                                     WHERE l.item_id = i.id AND l.completed_at IS NULL
                                       AND l.released_at IS NULL AND l.expires_at > %s) < %s
     """
     if lock:
-        sql += " ORDER BY i.id LIMIT 1"
+        # The (project, annotation_count, id) index order: no plan can prefer another.
+        sql += " ORDER BY i.project_id, i.annotation_count, i.id LIMIT 1"
         if connection.features.has_select_for_update_skip_locked:
             sql += " FOR UPDATE OF i SKIP LOCKED"
     return sql
@@ -80,13 +93,6 @@ def _claimable_params(project: Project, annotator, label_count: int, now, ids: l
     # The ORM's own conversion, so the raw statement compares like with like on SQLite too.
     db_now = connection.ops.adapt_datetimefield_value(now)
     return [project.pk, label_count, *ids, annotator.pk, annotator.pk, db_now, project.overlap]
-
-
-def _first_id(sql: str, params: list) -> int | None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return row[0] if row else None
 
 
 def assignment_claim_next(*, project: Project, annotator, now=None) -> Assignment | None:
