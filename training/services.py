@@ -480,12 +480,26 @@ def predictions_store(*, job: RungJob, stage: str, rows: list[dict]) -> None:
     )
 
 
+OUT_OF_MEMORY = (
+    "out of memory — the same settings would run out again: lower batch_tokens or max_seq_len, "
+    "or give the rung more processes"
+)
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """Host memory, or a device's (torch.OutOfMemoryError is a RuntimeError)."""
+    import torch
+
+    return isinstance(error, (MemoryError, torch.OutOfMemoryError))
+
+
 def rung_job_execute(*, job_id: int) -> None:
     """Baseline-score, fine-tune and score one rung on the job's batch.
 
     Each phase skips what an earlier attempt finished: stored base predictions,
     a saved adapter, stored tuned predictions. A cancel request stops the job
-    at its next step; a diverged loss fails it without retries.
+    at its next step; a diverged loss or running out of memory fails it
+    without retries, since the same settings would do the same again.
     """
     from training.ml.finetune import Cancelled, Diverged
 
@@ -503,6 +517,10 @@ def rung_job_execute(*, job_id: int) -> None:
             rung_job_finish(job=job, status=RungJob.FAILED, error=f"diverged: {error}")
         return
     except Exception as error:
+        if _out_of_memory(error):
+            with transaction.atomic():
+                rung_job_finish(job=job, status=RungJob.FAILED, error=f"{OUT_OF_MEMORY}: {error}")
+            return
         logger.exception("rung job %s failed on attempt %s", job.pk, job.attempts)
         final = job.attempts >= job.max_attempts
         with transaction.atomic():

@@ -9,7 +9,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from annotation import services
@@ -179,6 +179,28 @@ def _read_ahead(
         reader.join()
 
 
+CONNECTION_LOST = "the database connection failed during the import; nothing was imported"
+
+
+class ImportInterrupted(Exception):
+    """The import stopped for a reason outside its file (the database went
+    away); it changed nothing and running the job again may succeed."""
+
+
+def _connection_errors() -> tuple[type[Exception], ...]:
+    # The staging COPY talks to the driver directly, so its errors arrive unwrapped.
+    driver = connection.Database
+    return (OperationalError, InterfaceError, driver.OperationalError, driver.InterfaceError)
+
+
+def import_job_requeue(*, job: ImportJob) -> ImportJob:
+    """Put an interrupted job back to pending, keeping why it stopped."""
+    job.status = ImportJob.PENDING
+    job.finished_at = None
+    job.save(update_fields=["status", "finished_at"])
+    return job
+
+
 def import_job_execute(*, job: ImportJob, progress: ProgressCallback | None = None) -> ImportJob:
     """Run an import job: RUNNING, then DONE with counts or FAILED with the error.
 
@@ -210,6 +232,12 @@ def import_job_execute(*, job: ImportJob, progress: ProgressCallback | None = No
     except ImportFailed as exc:
         _job_finish(job, status=ImportJob.FAILED, error=str(exc))
         return job
+    except _connection_errors() as exc:
+        # The transaction died with its connection, so nothing was written.
+        # A fresh connection records that; the caller may run the job again.
+        connection.close()
+        _job_finish(job, status=ImportJob.FAILED, error=f"{CONNECTION_LOST}: {exc}".strip())
+        raise ImportInterrupted(str(exc)) from exc
     except Exception as exc:
         _job_finish(job, status=ImportJob.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
