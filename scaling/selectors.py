@@ -150,6 +150,7 @@ def f1_across_batches(*, project) -> dict:
         f1 = dict(zip(verdict.tuned.get("names", []), verdict.tuned.get("f1", [])))
         series.append(
             {"batch": batch.name, "run_id": verdict.run_id, "kind": verdict.kind,
+             "verdict": verdict.get_kind_display(), "message": verdict.message,
              "f1": [f1.get(name) for name in names]}
         )
     return {"names": names, "series": series}

@@ -205,3 +205,13 @@ def test_the_dashboard_blames_relabelled_items_when_a_rung_falls(lead_client, pr
     assert "Regression blame: batch week-1 → week-2" in html
     assert "r3: F1" in html
     assert reverse("annotation:item_review", args=[project.pk, first.pk]) in html
+
+
+def test_the_dashboard_lists_each_batch_s_verdict_side_by_side(lead_client, project, verdict):
+    labels = {bi.item: bi.label for bi in verdict.run.batch.batch_items.select_related("item")}
+    later = make_run(make_batch(project, labels, name="week-2"), verdict.run.ladder, accuracies=[0.6, 0.7, 0.8, 0.5], seed=5)
+    second = verdict_compute(run_id=later.pk)
+    html = lead_client.get(reverse("scaling:dashboard", args=[project.pk])).content.decode()
+    listed = html[html.index('id="verdicts-per-batch"'):]
+    assert listed.index("week-1") < listed.index("week-2")
+    assert verdict.message in listed and second.message in listed
