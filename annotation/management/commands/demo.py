@@ -133,8 +133,8 @@ class Command(BaseCommand):
                 children.append(
                     subprocess.Popen(
                         [sys.executable, "manage.py", "demo_loop", "--project", DEMO_PROJECT,
-                         "--pretrain-steps", os.environ.get("DEMO_PRETRAIN_STEPS", "300"),
-                         "--items-per-batch", os.environ.get("DEMO_ITEMS_PER_BATCH", "1500")],
+                         "--pretrain-steps", os.environ.get("DEMO_PRETRAIN_STEPS", "200"),
+                         "--items-per-batch", os.environ.get("DEMO_ITEMS_PER_BATCH", "700")],
                         env=env,
                         cwd=settings.BASE_DIR,
                     )

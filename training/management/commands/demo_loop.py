@@ -27,8 +27,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True)
-        parser.add_argument("--items-per-batch", type=int, default=1500)
-        parser.add_argument("--pretrain-steps", type=int, default=300)
+        parser.add_argument("--items-per-batch", type=int, default=700)
+        parser.add_argument("--pretrain-steps", type=int, default=200)
         parser.add_argument("--wait", type=int, default=3600, help="seconds to wait for the runs")
 
     def say(self, text: str) -> None:
