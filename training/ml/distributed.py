@@ -32,6 +32,7 @@ from training.ml.finetune import (
     collate_packed,
     epoch_rows,
     lr_factor,
+    optimizer_step,
     packed_loss,
     prepare_model,
     progress_report,
@@ -122,11 +123,7 @@ def sharded_finetune(*, checkpoint_dir, examples: list[TrainExample], output_dir
             mean_loss = float(losses) / world
             if not math.isfinite(mean_loss):
                 raise FloatingPointError(f"loss is {mean_loss} at step {step + 1} of {total_steps} (lr {config.lr:g})")
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(loss, trainable, optimizer, scheduler)
             tokens += batch["input_ids"].shape[1] * world
             curve.append([step + 1, mean_loss])
             now = time.monotonic()

@@ -211,6 +211,17 @@ def progress_report(*, step: int, total_steps: int, loss: float, tokens: int, el
     }
 
 
+def optimizer_step(loss, trainable, optimizer, scheduler) -> None:
+    """Backward, clip the gradients to norm 1, step, and clear them."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def lr_factor(step: int, *, total: int, warmup: int, scheduler: str) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -266,11 +277,7 @@ def lora_finetune(
             loss = packed_loss(model, batch)
         if not torch.isfinite(loss):
             raise Diverged(f"loss is {float(loss)} at step {step + 1} of {total_steps} (lr {config.lr:g})")
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_step(loss, trainable, optimizer, scheduler)
         tokens += batch["input_ids"].shape[1]
         curve.append([step + 1, float(loss.detach())])
         now = time.monotonic()
