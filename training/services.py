@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotation.models import Batch
-from training.ml.distributed import TRAINING_RESULT_FILE
+from training.ml.finetune import TRAINING_RESULT_FILE
 from training.models import Ladder, Prediction, Run, Rung, RungJob
 from training.signals import run_finished
 
@@ -625,7 +625,6 @@ def _train_and_score(job: RungJob) -> None:
     result_file = adapter_dir / TRAINING_RESULT_FILE
     if not adapter_dir.exists():
         recorder = ProgressRecorder(job, "fine-tuning")
-        config = LoraConfigValues.from_overrides(job.hyperparameters)
         # Written beside, then renamed: an adapter directory is always complete.
         partial = adapter_dir.with_name(adapter_dir.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
@@ -633,7 +632,7 @@ def _train_and_score(job: RungJob) -> None:
         processes = int(job.hyperparameters.get("processes", 1))
         if processes > 1:
             # A rung too large for one device: sharded across this machine's processes.
-            result = distributed.launch(
+            distributed.launch(
                 checkpoint_dir=job.rung.checkpoint_path,
                 examples=examples,
                 output_dir=partial,
@@ -643,15 +642,14 @@ def _train_and_score(job: RungJob) -> None:
                 should_cancel=recorder.should_cancel,
             )
         else:
-            result = lora_finetune(
+            lora_finetune(
                 checkpoint_dir=job.rung.checkpoint_path,
                 examples=examples,
                 output_dir=partial,
-                config=config,
+                config=LoraConfigValues.from_overrides(job.hyperparameters),
                 progress=recorder,
                 should_cancel=recorder.should_cancel,
             )
-        (partial / TRAINING_RESULT_FILE).write_text(json.dumps(result.to_dict()))
         partial.rename(adapter_dir)
     if not job.loss_curve and result_file.exists():
         # Also after a crash between saving the adapter and recording its curve.

@@ -27,6 +27,7 @@ from pathlib import Path
 from training.ml.data import TrainExample, encode_example
 from training.ml.finetune import (
     PROGRESS_EVERY_SECONDS,
+    TRAINING_RESULT_FILE,
     FinetuneResult,
     LoraConfigValues,
     collate_packed,
@@ -38,8 +39,6 @@ from training.ml.finetune import (
     progress_report,
 )
 
-# Beside each adapter, saved with it: its FinetuneResult (loss curve, speed).
-TRAINING_RESULT_FILE = "training-result.json"
 PROGRESS_FILE = "progress.json"
 
 

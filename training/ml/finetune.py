@@ -13,6 +13,7 @@ bf16 with gradient checkpointing on CUDA, fp32 on 2 CPU threads. Seeded:
 the same inputs and config give the same loss curve.
 """
 
+import json
 import math
 import random
 import time
@@ -24,6 +25,8 @@ from training.ml.data import IGNORE_INDEX, TrainExample, encode_example
 from training.ml.ladder import device_and_dtype, load_model
 
 PACKED_ATTENTION = "ladderlab_packed_sdpa"
+# Beside each adapter, saved with it: its FinetuneResult (loss curve, speed).
+TRAINING_RESULT_FILE = "training-result.json"
 PROGRESS_EVERY_SECONDS = 2.0
 
 
@@ -290,7 +293,7 @@ def lora_finetune(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
-    return FinetuneResult(
+    result = FinetuneResult(
         adapter_dir=str(output_dir),
         steps=len(schedule),
         tokens=tokens,
@@ -298,3 +301,5 @@ def lora_finetune(
         tokens_per_second=tokens / seconds if seconds else 0.0,
         loss_curve=curve,
     )
+    (output_dir / TRAINING_RESULT_FILE).write_text(json.dumps(result.to_dict()))
+    return result

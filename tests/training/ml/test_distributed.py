@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from training.ml.distributed import TRAINING_RESULT_FILE, launch, read_examples
+from training.ml.distributed import launch, read_examples
 from training.ml.evaluate import score_choices
-from training.ml.finetune import Cancelled
+from training.ml.finetune import TRAINING_RESULT_FILE, Cancelled
 from training.ml.ladder import load_model
 from tests.training.ml.test_finetune_and_score import toy_examples
 
