@@ -316,8 +316,7 @@ def run_cancel(*, run: Run) -> Run:
         status=RungJob.CANCELLED, finished_at=now, cancel_requested=True
     )
     run.rung_jobs.filter(status=RungJob.RUNNING).update(cancel_requested=True)
-    run_refresh_status(run=run)
-    return run
+    return run_refresh_status(run=run)
 
 
 @transaction.atomic

@@ -62,10 +62,7 @@ def run_cancel(request, project_id: int, run_id: int):
     run = _run(request, project_id, run_id)
     if run.is_final:
         return Status(409, {"detail": f"run {run.pk} has already ended ({run.status})"})
-    training_services.run_cancel(run=run)
-    # Read back: the run's status is derived from its jobs after they are cancelled.
-    run.refresh_from_db()
-    return run
+    return training_services.run_cancel(run=run)
 
 
 @router.post("/projects/{project_id}/runs/{run_id}/retry", response={200: RunOut, 409: Error, **ERRORS})
@@ -74,9 +71,7 @@ def run_retry(request, project_id: int, run_id: int):
     run = _run(request, project_id, run_id)
     if run.status not in {Run.FAILED, Run.CANCELLED}:
         return Status(409, {"detail": f"run {run.pk} is {run.status}; only a failed or cancelled run is retried"})
-    training_services.run_retry(run=run)
-    run.refresh_from_db()
-    return run
+    return training_services.run_retry(run=run)
 
 
 @router.get("/projects/{project_id}/runs/{run_id}/verdict", response={200: VerdictOut, **ERRORS})
