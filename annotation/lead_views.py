@@ -157,7 +157,7 @@ def import_upload(request, project_id: int):
     # Content-Length first, and the check runs after, in `_import_upload_form`.
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
     if request.method == "POST":
-        too_large = import_jobs.upload_too_large(_declared_length(request))
+        too_large = import_jobs.upload_too_large(request.META.get("CONTENT_LENGTH"))
         if too_large:
             return render(
                 request,
@@ -166,14 +166,6 @@ def import_upload(request, project_id: int):
                 status=413,
             )
     return _import_upload_form(request, project)
-
-
-def _declared_length(request) -> int:
-    # Read as Django reads it: a malformed Content-Length means no body, not a server error.
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0
 
 
 @csrf_protect

@@ -16,8 +16,15 @@ from annotation.models import ImportJob, Project
 from annotation.tasks import import_job_run
 
 
-def upload_too_large(declared_bytes: int) -> str:
-    """Why an upload of this declared size is refused, or "" when it may be read."""
+def upload_too_large(content_length: str | None) -> str:
+    """Why an upload with this declared Content-Length is refused, or "" when it may be read.
+
+    Read as Django reads it: a malformed length means no body, not an error.
+    """
+    try:
+        declared_bytes = int(content_length or 0)
+    except ValueError:
+        declared_bytes = 0
     if declared_bytes > settings.IMPORT_MAX_BYTES:
         return f"the upload is {declared_bytes:,} bytes; the limit is {settings.IMPORT_MAX_BYTES:,} bytes"
     return ""

@@ -16,7 +16,7 @@ def _refuse_too_large(view):
     """Answer 413 from the declared Content-Length, before any of the body is read."""
 
     def wrapper(request, *args, **kwargs):
-        too_large = jobs.upload_too_large(int(request.META.get("CONTENT_LENGTH") or 0))
+        too_large = jobs.upload_too_large(request.META.get("CONTENT_LENGTH"))
         if too_large:
             return JsonResponse({"detail": too_large}, status=413)
         return view(request, *args, **kwargs)
