@@ -19,6 +19,15 @@ DEFAULT_LEARNING_RATE = 2e-4
 MIN_RUNGS_FOR_A_VERDICT = 2
 
 
+def larger_half(rungs: int) -> int:
+    """How many of the largest rungs must agree against a label to make it a suspect.
+
+    The larger half of the ladder, at least two: on a three-rung ladder the
+    smallest rung, which may not have learned the task at all, has no say.
+    """
+    return max(2, math.ceil(rungs / 2))
+
+
 def _as_binary(option: str, *, positive: str, abstain: set[str]):
     """True/False for the positive class; None (always wrong) for abstentions."""
     if option in abstain or option == "":
@@ -181,7 +190,8 @@ def verdict_compute(*, run_id: int) -> Verdict | None:
         learning_rates = [job.hyperparameters.get("lr", DEFAULT_LEARNING_RATE) for job in done]
         diagnosis = diagnostics.diagnose_rungs(result, learning_rates=learning_rates)
         suspects = diagnostics.suspect_items(
-            arrays["item_ids"], tuned["y_true"], tuned["predicted"], tuned["confidence"]
+            arrays["item_ids"], tuned["y_true"], tuned["predicted"], tuned["confidence"],
+            top_sizes=larger_half(len(done)),
         )
         growth = (
             diagnostics.category_growth(

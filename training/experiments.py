@@ -3,8 +3,9 @@
 Builds the demo ladder from a project's messages, then LoRA-tunes and scores
 every rung on each named batch, in this process (no worker), and reports F1
 and the AUC of the option margin per size. The benchmark script
-`benchmarks/ladder_scaling_experiment.py` prints it; a fixed-seed test holds
-the answer.
+`benchmarks/ladder_scaling_experiment.py` prints it. The same question through
+the worker and the verdict is held, with fixed seeds, by
+`tests/scaling/services/test_verdict_on_real_training.py`.
 """
 
 import time
