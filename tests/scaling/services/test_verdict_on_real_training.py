@@ -5,7 +5,8 @@ the same train/eval split; simulated annotators label one correctly and plant
 30% label noise in the other. Each freeze starts a run of the demo ladder
 (three rungs, built here, fixed seeds) on the test worker, and the verdict
 task judges it. On clean labels tuned F1 rises with size; noise lowers every
-rung and the ladder no longer rises, so the two verdicts differ.
+rung and flattens the ladder, so the verdicts differ: "monotone" against
+"flat" (F1 0.75 / 0.93 / 0.97 against 0.49 / 0.50 / 0.45 on PostgreSQL).
 
 The slowest test of the suite (about 15 minutes on two cores): the ladder
 only tells clean from noisy labels once its rungs have learned the task,
@@ -83,10 +84,11 @@ def test_planted_label_noise_lowers_the_ladder_and_changes_its_verdict(celery_wo
     # Clean: F1 rises with size, and the verdict says so.
     assert clean_verdict.kind == Verdict.MONOTONE, summary
     assert clean_f1[-1] - clean_f1[0] >= 0.1, summary
-    # Noise lowers every rung, and the ladder no longer rises as one.
+    # Noise lowers every rung and flattens the ladder: the verdict says the data.
     assert all(noisy < clean - 0.1 for noisy, clean in zip(noisy_f1, clean_f1)), summary
-    assert noisy_verdict.kind in {Verdict.BREAK, Verdict.FLAT}, summary
-    assert "F1 rises with size" not in noisy_verdict.message
+    assert noisy_verdict.kind == Verdict.FLAT, summary
+    assert noisy_verdict.tuned["fitted_gain"] < clean_verdict.tuned["fitted_gain"] / 4, summary
+    assert "likely the data" in noisy_verdict.message
     # What the ladder queues for review is mostly the planted items.
     suspects = {suspect["item_id"] for suspect in noisy_verdict.suspects}
     assert len(suspects & set(noisy.planted)) >= 0.8 * len(suspects), summary
