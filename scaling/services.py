@@ -152,10 +152,12 @@ def _message(kind: str, tuned, diagnosis, suspects: list, missing: list[str]) ->
             f"F1 rises with size: {tuned.f1[0]:.2f} at {tuned.names[0]} to {tuned.f1[-1]:.2f} at {tuned.names[-1]}."
         )
     elif diagnosis.kind == "data" or kind == Verdict.FLAT:
-        parts.append(
-            f"F1 is flat or falling from {tuned.names[0]} to {tuned.names[-1]}: likely the data — "
+        queued = (
             f"{len(suspects)} suspect labels queued for review."
+            if suspects
+            else "no label stands out (the larger rungs are not sure enough against any): review a sample."
         )
+        parts.append(f"F1 is flat or falling from {tuned.names[0]} to {tuned.names[-1]}: likely the data — {queued}")
     else:
         parts.append(diagnosis.message)
     return " ".join(parts)

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 POSITIVE, NEGATIVE = "extraction", "no_extraction"
 
 
-def make_run(project, annotator, *, accuracies, n_items=300, seed=0, failed=(), identical_rungs=False):
+def make_run(
+    project, annotator, *, accuracies, n_items=300, seed=0, failed=(), identical_rungs=False, chosen_score=2.0
+):
     rng = random.Random(seed)
     items = make_items(project, n_items)
     batch = Batch.objects.create(project=project, name=f"b{seed}", status=Batch.FROZEN, content_hash="ab" * 32)
@@ -46,7 +48,7 @@ def make_run(project, annotator, *, accuracies, n_items=300, seed=0, failed=(), 
                 right = rng.random() < acc
                 option = label if right else (NEGATIVE if label == POSITIVE else POSITIVE)
                 scores = {POSITIVE: 0.0, NEGATIVE: 0.0, "dont_know": -5.0}
-                scores[option] = 2.0
+                scores[option] = chosen_score
                 margin = scores[POSITIVE] - max(scores[NEGATIVE], scores["dont_know"])
                 rows.append(Prediction(rung_job=job, item_id=item_id, stage=stage, option=option,
                                        label=label, scores=scores, margin=margin))
@@ -73,6 +75,14 @@ def test_a_flat_ladder_is_called_data_with_suspects_queued(project, annotator):
     verdict = verdict_compute(run_id=run.pk)
     assert verdict.kind == Verdict.FLAT
     assert "suspect labels queued" in verdict.message
+
+
+def test_a_flat_ladder_unsure_of_every_answer_says_no_label_stands_out(project, annotator):
+    # Chosen option 0.5 above the other: about 62% sure, under the suspect bar of 70%.
+    run = make_run(project, annotator, accuracies=[0.7] * 4, seed=1, identical_rungs=True, chosen_score=0.5)
+    verdict = verdict_compute(run_id=run.pk)
+    assert verdict.kind == Verdict.FLAT and verdict.suspects == []
+    assert "likely the data — no label stands out" in verdict.message
 
 
 def test_a_failed_rung_is_named_and_recomputing_replaces_the_verdict(project, annotator):
