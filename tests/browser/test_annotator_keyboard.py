@@ -56,7 +56,10 @@ def test_label_five_items_with_the_keyboard_and_undo_one(live_server, login, pag
     assert "5 done today" in page.inner_text("#progress")
     assert Annotation.objects.filter(annotator=user).count() == 5
 
+    before = page.get_attribute("#card", "data-item")
     page.keyboard.press("u")
+    # The reopened card must have settled before the next key, or the key is lost.
+    wait_for_next_card(page, before)
     page.wait_for_selector(".notice")
     assert "Reopened your last label (no extraction needed)" in page.inner_text(".notice")
     page.keyboard.press("k")
