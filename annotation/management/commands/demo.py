@@ -132,9 +132,7 @@ class Command(BaseCommand):
             if loop:
                 children.append(
                     subprocess.Popen(
-                        [sys.executable, "manage.py", "demo_loop", "--project", DEMO_PROJECT,
-                         "--pretrain-steps", os.environ.get("DEMO_PRETRAIN_STEPS", "200"),
-                         "--items-per-batch", os.environ.get("DEMO_ITEMS_PER_BATCH", "700")],
+                        [sys.executable, "manage.py", "demo_loop", "--project", DEMO_PROJECT],
                         env=env,
                         cwd=settings.BASE_DIR,
                     )

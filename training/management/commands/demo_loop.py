@@ -6,6 +6,7 @@ a run on the worker. Then it prints each rung's F1 as it lands and the two
 verdicts. Safe to re-run: finished steps are skipped.
 """
 
+import os
 import time
 
 from django.core.management import call_command
@@ -27,8 +28,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True)
-        parser.add_argument("--items-per-batch", type=int, default=700)
-        parser.add_argument("--pretrain-steps", type=int, default=200)
+        # The demo's environment variables set the defaults that `make demo` uses.
+        parser.add_argument("--items-per-batch", type=int, default=int(os.environ.get("DEMO_ITEMS_PER_BATCH", 700)))
+        parser.add_argument("--pretrain-steps", type=int, default=int(os.environ.get("DEMO_PRETRAIN_STEPS", 200)))
         parser.add_argument("--wait", type=int, default=3600, help="seconds to wait for the runs")
 
     def say(self, text: str) -> None:
