@@ -28,14 +28,13 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_eval_speed import examples as sample_examples  # noqa: E402  (sets up Django for the prompt renderer)
 
 from training.ml.data import IGNORE_INDEX, answer_text, encode_example, prompt_text  # noqa: E402
-from training.ml.finetune import LoraConfigValues, epoch_rows, lora_finetune, lr_factor  # noqa: E402
+from training.ml.finetune import LoraConfigValues, epoch_rows, lora_finetune, lr_schedule  # noqa: E402
 from training.ml.ladder import build_demo_ladder, device_and_dtype, load_model  # noqa: E402
 
 # SFTConfig's default per_device_train_batch_size.
@@ -96,10 +95,10 @@ def trl_finetune(checkpoint, train, output_dir) -> tuple[float, int, int, str]:
     class OurScheduleSFTTrainer(SFTTrainer):
         def create_scheduler(self, num_training_steps, optimizer=None):
             if self.lr_scheduler is None:
-                # lora_finetune's warmup and schedule.
-                warmup = max(1, int(SHARED["warmup_ratio"] * num_training_steps))
-                factor = partial(lr_factor, total=num_training_steps, warmup=warmup, scheduler=SHARED["scheduler"])
-                self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, factor)
+                self.lr_scheduler = lr_schedule(
+                    optimizer or self.optimizer, config=LoraConfigValues.from_overrides(SHARED),
+                    total_steps=num_training_steps,
+                )
             return self.lr_scheduler
 
     device_and_dtype("cpu")

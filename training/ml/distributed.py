@@ -32,7 +32,7 @@ from training.ml.finetune import (
     LoraConfigValues,
     collate_packed,
     epoch_rows,
-    lr_factor,
+    lr_schedule,
     optimizer_step,
     packed_loss,
     prepare_model,
@@ -106,12 +106,9 @@ def sharded_finetune(*, checkpoint_dir, examples: list[TrainExample], output_dir
         schedule, steps = epoch_rows(encoded, config)
         # Every process takes the same number of steps: the collectives meet at each one.
         total_steps = max(1, steps // world)
-        warmup = max(1, int(config.warmup_ratio * total_steps))
         trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: lr_factor(step, total=total_steps, warmup=warmup, scheduler=config.scheduler)
-        )
+        scheduler = lr_schedule(optimizer, config=config, total_steps=total_steps)
         curve, tokens = [], 0
         started = last_report = time.monotonic()
         for step in range(total_steps):

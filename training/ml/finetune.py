@@ -225,6 +225,16 @@ def optimizer_step(loss, trainable, optimizer, scheduler) -> None:
     optimizer.zero_grad(set_to_none=True)
 
 
+def lr_schedule(optimizer, *, config: "LoraConfigValues", total_steps: int):
+    """The learning-rate schedule every fine-tune uses: linear warmup, then `config.scheduler`."""
+    import torch
+
+    warmup = max(1, int(config.warmup_ratio * total_steps))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total=total_steps, warmup=warmup, scheduler=config.scheduler)
+    )
+
+
 def lr_factor(step: int, *, total: int, warmup: int, scheduler: str) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -262,12 +272,9 @@ def lora_finetune(
     encoded = [encode_example(tokenizer, example, max_length=config.max_seq_len) for example in examples]
     schedule, total_steps = epoch_rows(encoded, config)
     schedule = schedule[:total_steps]
-    warmup = max(1, int(config.warmup_ratio * total_steps))
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, total=total_steps, warmup=warmup, scheduler=config.scheduler)
-    )
+    scheduler = lr_schedule(optimizer, config=config, total_steps=total_steps)
     cuda = str(device).startswith("cuda")
     curve: list[list[float]] = []
     tokens = 0
