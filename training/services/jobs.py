@@ -1,0 +1,298 @@
+"""Rung jobs: claiming one for an attempt, executing it (base score, fine-tune, tuned score), finishing it.
+
+torch is imported only inside the functions that execute a job, so the web
+process never loads it.
+"""
+
+import json
+import logging
+import os
+import shutil
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from training.ml.finetune import TRAINING_RESULT_FILE
+from training.models import Prediction, RungJob
+from training.services.runs import run_refresh_status
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_SECONDS = 2.0
+# A running job whose heartbeat is older than this is taken to be orphaned.
+STALE_HEARTBEAT = timedelta(seconds=int(os.environ.get("TRAINING_STALE_SECONDS", 120)))
+
+
+def rung_job_claim(*, job_id: int) -> RungJob | None:
+    """Mark the job running for this attempt, or None when there is nothing to do.
+
+    Nothing to do: the job is final (a redelivered message), or another worker
+    holds it with a fresh heartbeat. A job past its attempts fails here.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        job = RungJob.objects.select_for_update().select_related("rung", "run").filter(pk=job_id).first()
+        if job is None or job.is_final:
+            return None
+        if job.status == RungJob.RUNNING and job.heartbeat_at and now - job.heartbeat_at < STALE_HEARTBEAT:
+            return None
+        if job.cancel_requested:
+            rung_job_finish(job=job, status=RungJob.CANCELLED)
+            return None
+        if job.attempts >= job.max_attempts:
+            rung_job_finish(
+                job=job,
+                status=RungJob.FAILED,
+                error=job.error or f"gave up after {job.attempts} attempts",
+            )
+            return None
+        job.attempts += 1
+        job.status = RungJob.RUNNING
+        job.started_at = job.started_at or now
+        job.heartbeat_at = now
+        job.progress = {"phase": "starting", "attempt": job.attempts}
+        job.save(update_fields=["attempts", "status", "started_at", "heartbeat_at", "progress"])
+    run_refresh_status(run=job.run)
+    return job
+
+
+def rung_job_finish(*, job: RungJob, status: str, error: str = "") -> None:
+    job.status = status
+    job.error = error
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "error", "finished_at"])
+    transaction.on_commit(lambda: run_refresh_status(run=job.run))
+
+
+class ProgressRecorder:
+    """Writes a job's progress to the database at most every couple of seconds."""
+
+    def __init__(self, job: RungJob, phase: str):
+        self.job_id = job.pk
+        self.phase = phase
+        self.last_write = 0.0
+        self.last_cancel_check = 0.0
+        self.cancelled = False
+
+    def __call__(self, progress: dict, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_write < PROGRESS_INTERVAL_SECONDS:
+            return
+        self.last_write = now
+        RungJob.objects.filter(pk=self.job_id).update(
+            progress={"phase": self.phase, **progress}, heartbeat_at=timezone.now()
+        )
+
+    def should_cancel(self) -> bool:
+        now = time.monotonic()
+        if now - self.last_cancel_check >= PROGRESS_INTERVAL_SECONDS:
+            self.last_cancel_check = now
+            self.cancelled = RungJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+        return self.cancelled
+
+
+def adapter_dir_for(job: RungJob) -> Path:
+    suffix = "" if job.train_size is None else f"-n{job.train_size}"
+    return Path(settings.MEDIA_ROOT) / "adapters" / f"run-{job.run_id}" / f"{job.rung.name}{suffix}"
+
+
+def predictions_store(*, job: RungJob, stage: str, rows: list[dict]) -> None:
+    """Store one stage's predictions; re-storing the same item is a no-op."""
+    Prediction.objects.bulk_create(
+        [Prediction(rung_job=job, stage=stage, **row) for row in rows],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+
+
+OUT_OF_MEMORY = (
+    "out of memory — the same settings would run out again: lower batch_tokens or max_seq_len, "
+    "or give the rung more processes"
+)
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """Host memory, or a device's (torch.OutOfMemoryError is a RuntimeError)."""
+    import torch
+
+    return isinstance(error, (MemoryError, torch.OutOfMemoryError))
+
+
+def rung_job_execute(*, job_id: int) -> None:
+    """Baseline-score, fine-tune and score one rung on the job's batch.
+
+    Each phase skips what an earlier attempt finished: stored base predictions,
+    a saved adapter, stored tuned predictions. A cancel request stops the job
+    at its next step; a diverged loss or running out of memory fails it
+    without retries, since the same settings would do the same again.
+    """
+    from training.ml.finetune import Cancelled, Diverged
+
+    job = rung_job_claim(job_id=job_id)
+    if job is None:
+        return
+    try:
+        _train_and_score(job)
+    except Cancelled:
+        with transaction.atomic():
+            rung_job_finish(job=job, status=RungJob.CANCELLED, error="cancelled by request")
+        return
+    except Diverged as error:
+        with transaction.atomic():
+            rung_job_finish(job=job, status=RungJob.FAILED, error=f"diverged: {error}")
+        return
+    except Exception as error:
+        if _out_of_memory(error):
+            with transaction.atomic():
+                rung_job_finish(job=job, status=RungJob.FAILED, error=f"{OUT_OF_MEMORY}: {error}")
+            return
+        logger.exception("rung job %s failed on attempt %s", job.pk, job.attempts)
+        final = job.attempts >= job.max_attempts
+        with transaction.atomic():
+            if final:
+                rung_job_finish(job=job, status=RungJob.FAILED, error=f"{type(error).__name__}: {error}")
+            else:
+                RungJob.objects.filter(pk=job.pk).update(
+                    status=RungJob.PENDING, error=f"attempt {job.attempts}: {type(error).__name__}: {error}"
+                )
+        if not final:
+            raise
+        return
+    with transaction.atomic():
+        rung_job_finish(job=job, status=RungJob.DONE)
+
+
+def _option_scores(values: list[str], logprobs: list[float]) -> dict[str, float]:
+    return {value: score for value, score in zip(values, logprobs)}
+
+
+def _score_stage(*, job: RungJob, stage: str, adapter_dir: str | None) -> dict:
+    """Score the eval split with the base model or the adapter; store predictions."""
+    from training.examples import eval_examples
+    from training.ml.evaluate import score_choices
+    from training.ml.ladder import load_model
+
+    batch = job.run.batch
+    project = batch.project
+    examples, option_values, labels = eval_examples(batch=batch)
+    started = time.monotonic()
+    recorder = ProgressRecorder(job, f"scoring {stage}")
+    model, tokenizer = load_model(job.rung.checkpoint_path, adapter_dir=adapter_dir)
+    scores = score_choices(
+        model=model,
+        tokenizer=tokenizer,
+        examples=examples,
+        progress=lambda done, total: recorder({"step": done, "steps": total}),
+    )
+    rows = []
+    for score in scores:
+        values = option_values[score.key]
+        by_value = _option_scores(values, score.logprobs)
+        positive = by_value.get(project.positive_option)
+        others = [value for key, value in by_value.items() if key != project.positive_option]
+        rows.append(
+            {
+                "item_id": int(score.key),
+                "option": values[score.choice_index],
+                "label": labels[score.key],
+                "scores": by_value,
+                "margin": positive - max(others) if positive is not None and others else None,
+            }
+        )
+    predictions_store(job=job, stage=stage, rows=rows)
+    return {**stage_metrics(rows=rows, project=project), "seconds": time.monotonic() - started}
+
+
+def stage_metrics(*, rows: list[dict], project) -> dict:
+    """P/R/F1 (positive = the project's positive option; abstentions are wrong), AUC, per category."""
+    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+
+    from annotation.models import Item
+
+    positive = project.positive_option
+    truth = [row["label"] == positive for row in rows]
+    # An abstention ("don't know") never counts as the right answer.
+    predicted = [
+        (row["option"] == positive) if row["option"] not in project.abstain_options else not truth[index]
+        for index, row in enumerate(rows)
+    ]
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        truth, predicted, average="binary", zero_division=0
+    )
+    margins = [row["margin"] if row["margin"] is not None else -1e9 for row in rows]
+    auc = roc_auc_score(truth, margins) if len(set(truth)) == 2 else None
+    categories = dict(Item.objects.filter(pk__in=[row["item_id"] for row in rows]).values_list("pk", "category"))
+    per_category = {}
+    for category in sorted(set(categories.values()) - {""}):
+        picked = [index for index, row in enumerate(rows) if categories.get(row["item_id"]) == category]
+        correct = sum(predicted[index] == truth[index] for index in picked)
+        per_category[category] = {"items": len(picked), "accuracy": correct / len(picked)}
+    return {
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "auc": None if auc is None else float(auc),
+        "items": len(rows),
+        "per_category": per_category,
+    }
+
+
+def _train_and_score(job: RungJob) -> None:
+    from training.examples import train_examples
+    from training.ml import distributed
+    from training.ml.finetune import LoraConfigValues, lora_finetune
+
+    metrics = dict(job.metrics or {})
+    if not Prediction.objects.filter(rung_job=job, stage=Prediction.BASE).exists() or "base" not in metrics:
+        metrics["base"] = _score_stage(job=job, stage=Prediction.BASE, adapter_dir=None)
+        RungJob.objects.filter(pk=job.pk).update(metrics=metrics)
+    adapter_dir = adapter_dir_for(job)
+    result_file = adapter_dir / TRAINING_RESULT_FILE
+    if not adapter_dir.exists():
+        recorder = ProgressRecorder(job, "fine-tuning")
+        # Written beside, then renamed: an adapter directory is always complete.
+        partial = adapter_dir.with_name(adapter_dir.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        examples = train_examples(batch=job.run.batch, limit=job.train_size)
+        processes = int(job.hyperparameters.get("processes", 1))
+        if processes > 1:
+            # A rung too large for one device: sharded across this machine's processes.
+            distributed.launch(
+                checkpoint_dir=job.rung.checkpoint_path,
+                examples=examples,
+                output_dir=partial,
+                overrides=job.hyperparameters,
+                processes=processes,
+                progress=recorder,
+                should_cancel=recorder.should_cancel,
+            )
+        else:
+            lora_finetune(
+                checkpoint_dir=job.rung.checkpoint_path,
+                examples=examples,
+                output_dir=partial,
+                config=LoraConfigValues.from_overrides(job.hyperparameters),
+                progress=recorder,
+                should_cancel=recorder.should_cancel,
+            )
+        partial.rename(adapter_dir)
+    if not job.loss_curve and result_file.exists():
+        # Also after a crash between saving the adapter and recording its curve.
+        result = json.loads(result_file.read_text())
+        RungJob.objects.filter(pk=job.pk).update(
+            adapter_path=str(adapter_dir),
+            loss_curve=result["loss_curve"],
+            tokens_per_second=result["tokens_per_second"],
+            train_seconds=result["seconds"],
+        )
+    metrics["tuned"] = _score_stage(job=job, stage=Prediction.TUNED, adapter_dir=str(adapter_dir))
+    RungJob.objects.filter(pk=job.pk).update(
+        metrics=metrics,
+        adapter_path=str(adapter_dir),
+        eval_seconds=metrics["base"]["seconds"] + metrics["tuned"]["seconds"],
+        progress={"phase": "done", "step": 1, "steps": 1},
+    )

@@ -1,0 +1,37 @@
+"""Ladders: registering a ladder's rungs from checkpoints on disk."""
+
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from training.models import Ladder, Rung
+
+
+@transaction.atomic
+def ladder_register(*, name: str, rungs: list[dict], projects=(), description: str = "") -> Ladder:
+    """Create or update a ladder from [{"name", "path", "parameters", "size_class", "hyperparameters"?}]."""
+    if not rungs:
+        raise ValidationError({"rungs": "a ladder needs at least one rung"})
+    ladder, _ = Ladder.objects.get_or_create(name=name, defaults={"description": description})
+    ordered = sorted(rungs, key=lambda rung: rung["parameters"])
+    for order, spec in enumerate(ordered):
+        if not Path(spec["path"]).is_dir():
+            raise ValidationError({"path": f"rung {spec['name']!r}: {spec['path']} is not a directory"})
+        Rung.objects.update_or_create(
+            ladder=ladder,
+            name=spec["name"],
+            defaults={
+                "order": order + 1000,
+                "checkpoint_path": spec["path"],
+                "parameters": spec["parameters"],
+                "size_class": spec.get("size_class", "cpu"),
+                "hyperparameters": spec.get("hyperparameters", {}),
+            },
+        )
+    # Two passes keep (ladder, order) unique while orders shift.
+    for order, spec in enumerate(ordered):
+        Rung.objects.filter(ladder=ladder, name=spec["name"]).update(order=order)
+    for project in projects:
+        ladder.projects.add(project)
+    return ladder
