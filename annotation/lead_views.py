@@ -17,7 +17,9 @@ from annotation.models import Batch, Guideline, ImportJob, Item, Membership
 from config.polling import render_polled
 
 PAGE_SIZE = 50
-FILTER_KEYS = ["label", "annotator", "batch", "guideline", "disagreement", "recheck", "reviewed", "q"]
+FILTER_KEYS = [
+    "label", "annotator", "batch", "guideline", "disagreement", "disputed", "recheck", "reviewed", "q",
+]
 
 
 @require_GET
@@ -35,10 +37,12 @@ def item_list(request, project_id: int):
 
 
 def _review_context(project, item, **extra):
+    item = Item.objects.select_related("current_annotation__annotator").get(pk=item.pk)
     return {
         "project": project,
-        "item": Item.objects.select_related("current_annotation__annotator").get(pk=item.pk),
+        "item": item,
         "history": selectors.item_history(item=item),
+        "disputes": selectors.item_disputes(item=item),
         **extra,
     }
 
@@ -78,7 +82,10 @@ def item_review(request, project_id: int, item_id: int):
 def agreement_view(request, project_id: int):
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
     summary = agreement.agreement_summary(project=project)
-    return render(request, "annotation/agreement.html", {"project": project, "summary": summary})
+    disputed = selectors.items_disputed(project=project).count()
+    return render(
+        request, "annotation/agreement.html", {"project": project, "summary": summary, "disputed": disputed}
+    )
 
 
 @require_http_methods(["GET", "POST"])

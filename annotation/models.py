@@ -223,6 +223,8 @@ class Annotation(models.Model):
         (REVIEW_OVERRIDE, "Overridden in review"),
         (SIMULATED, "Simulated annotator"),
     ]
+    LABEL_KINDS = (LABEL, SIMULATED)
+    REVIEW_KINDS = (REVIEW_ACCEPT, REVIEW_OVERRIDE)
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
     annotator = models.ForeignKey(
@@ -233,7 +235,8 @@ class Annotation(models.Model):
     guideline_version = models.PositiveIntegerField()
     seconds_spent = models.FloatField(default=0.0)
     reason = models.TextField(blank=True)
-    # The revision this one replaced as current, for history and reverts.
+    # The revision current when this one was written (the one it replaced, when
+    # it became current), for history and reverts.
     previous = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

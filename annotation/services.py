@@ -98,11 +98,14 @@ def item_annotate(
     kind: str = Annotation.LABEL,
     reason: str = "",
 ) -> Annotation:
-    """Record a new label revision and make it the item's current label.
+    """Record a new label revision and, unless a lead's review is in force, make it current.
 
-    Never overwrites: the new row points at the revision it replaces. A submit
-    without an open, unexpired lease is still recorded and flagged `late`.
-    Locks the item row so concurrent labels of one item serialise.
+    Never overwrites: the new row points at the revision that was current when
+    it was written. A lead's review stays current over any later annotator
+    label: that label is kept as a revision and shows up for the lead as a
+    dispute (`selectors.item_disputes`) until they review the item again. A
+    submit without an open, unexpired lease is still recorded and flagged
+    `late`. Locks the item row so concurrent labels of one item serialise.
     """
     locked = Item.objects.select_for_update().select_related("project").get(pk=item.pk)
     project = locked.project
@@ -139,12 +142,10 @@ def item_annotate(
     if lease is not None:
         lease.completed_at = now
         lease.save(update_fields=["completed_at"])
-    reviewed = kind in {Annotation.REVIEW_ACCEPT, Annotation.REVIEW_OVERRIDE}
-    updates = {
-        "current_annotation": annotation,
-        "label": option,
-        "reviewed": reviewed,
-    }
+    reviewed = kind in Annotation.REVIEW_KINDS
+    updates = {}
+    if reviewed or not _review_in_force(locked):
+        updates.update(current_annotation=annotation, label=option, reviewed=reviewed)
     if reviewed:
         updates["needs_recheck"] = False
     if is_label and first_by_annotator:
@@ -153,8 +154,13 @@ def item_annotate(
             Project.objects.filter(pk=project.pk, open_items__gt=0).update(
                 open_items=F("open_items") - 1
             )
-    Item.objects.filter(pk=locked.pk).update(**updates)
+    if updates:
+        Item.objects.filter(pk=locked.pk).update(**updates)
     return annotation
+
+
+def _review_in_force(item: Item) -> bool:
+    return item.current_annotation_id is not None and item.current_annotation.kind in Annotation.REVIEW_KINDS
 
 
 def project_items_changed(*, project: Project) -> None:

@@ -105,6 +105,7 @@ class ItemFilters(Schema):
     batch: int | None = Field(None, description="id of a batch the item is in")
     guideline: int | None = Field(None, description="guideline version of the current label")
     disagreement: bool = Field(False, description="only items whose annotators disagree")
+    disputed: bool = Field(False, description="only reviewed items an annotator has since labelled differently")
     recheck: bool = Field(False, description="only items sent back by new guidelines")
     reviewed: bool | None = Field(None, description="only reviewed (true) or unreviewed (false) items")
     q: str = Field("", description="text the item contains")
@@ -119,6 +120,7 @@ class ItemFilters(Schema):
             "batch": "" if self.batch is None else str(self.batch),
             "guideline": "" if self.guideline is None else str(self.guideline),
             "disagreement": "1" if self.disagreement else "",
+            "disputed": "1" if self.disputed else "",
             "recheck": "1" if self.recheck else "",
             "reviewed": "" if self.reviewed is None else ("1" if self.reviewed else "0"),
             "q": self.q.strip(),
