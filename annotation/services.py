@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotation.models import Annotation, Assignment, Corpus, Guideline, Item, Membership, Project
@@ -86,6 +86,43 @@ def user_get_or_create(*, username: str, password: str, is_staff: bool = False):
     if user is None:
         user = User.objects.create_user(username=username, password=password, is_staff=is_staff)
     return user
+
+
+class StaleRevision(Exception):
+    """A save based on a revision that is no longer the one to build on; nothing was written."""
+
+    def __init__(self, *, item: Item, expected_id: int | None, current: Annotation | None):
+        self.item = item
+        self.expected_id = expected_id
+        self.current = current
+        super().__init__(
+            f"item {item.pk} changed: you saw revision {expected_id}, "
+            f"the current one is {current.pk if current else None}"
+        )
+
+
+@transaction.atomic
+def item_label(
+    *, item: Item, annotator, option: str, seconds_spent: float = 0.0, expected_current_id: int | None
+) -> Annotation:
+    """An annotator's label from a card that showed the item at revision `expected_current_id`.
+
+    Refused with `StaleRevision` when, since then, a lead reviewed the item or
+    the annotator labelled it themselves (another window, a retried post):
+    the card no longer shows what the label would be judged against. Other
+    annotators' labels do not make a card stale: with overlap, labels are
+    independent by design.
+    """
+    locked = Item.objects.select_for_update(of=("self",)).get(pk=item.pk)
+    newer = Annotation.objects.filter(item=locked).filter(
+        Q(annotator=annotator) | Q(kind__in=Annotation.REVIEW_KINDS)
+    )
+    if expected_current_id is not None:
+        newer = newer.filter(pk__gt=expected_current_id)
+    latest = newer.select_related("annotator").order_by("-id").first()
+    if latest is not None:
+        raise StaleRevision(item=locked, expected_id=expected_current_id, current=latest)
+    return item_annotate(item=locked, annotator=annotator, option=option, seconds_spent=seconds_spent)
 
 
 @transaction.atomic

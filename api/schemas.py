@@ -141,11 +141,22 @@ class AssignmentOut(Schema):
     expires_at: datetime
     item: CardItem
     options: list[Option]
+    current_annotation_id: int | None = Field(
+        ..., description="the item's current revision as leased: send it back as the label's expected_current_id"
+    )
 
 
 class LabelIn(Schema):
     option: str = Field(..., description="one of the project's option values")
     seconds: float = Field(0.0, ge=0, le=86400, description="time spent on the item")
+    expected_current_id: int | None = Field(
+        None,
+        description=(
+            "the lease's current_annotation_id (null if none): if a lead reviewed the item or you labelled it "
+            "since, nothing is saved and the answer is 409. Left out, the label is saved unchecked "
+            "(a lead's review still stays current)."
+        ),
+    )
 
 
 class ReviewIn(Schema):
