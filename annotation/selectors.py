@@ -5,7 +5,6 @@ from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from annotation.models import Annotation, Item, Membership, Project
-from annotation.services import project_open_items
 
 
 def project_list_for_user(*, user) -> QuerySet[Project]:
@@ -37,7 +36,10 @@ def labelling_progress(*, project: Project, user) -> dict:
         kind__in=[Annotation.LABEL, Annotation.SIMULATED],
         created_at__gte=start_of_day,
     ).count()
-    open_items = project_open_items(project=project)
+    open_items = Project.objects.filter(pk=project.pk).values_list("open_items", flat=True).first()
+    if open_items is None:
+        # Not counted yet (a project from before the counter): count, store nothing.
+        open_items = Item.objects.filter(project=project, annotation_count__lt=project.overlap).count()
     mine_among_open = (
         Annotation.objects.filter(
             annotator=user,

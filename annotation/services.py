@@ -201,13 +201,14 @@ def _review_in_force(item: Item) -> bool:
 
 
 def project_items_changed(*, project: Project) -> None:
-    """Items were added or the overlap changed: the open-items counter is stale."""
-    Project.objects.filter(pk=project.pk).update(open_items=None)
+    """Items were added or the overlap changed: recount the open-items counter now,
+    so that reading it (`selectors.labelling_progress`) never has to write."""
+    project_open_items(project=project, recount=True)
 
 
-def project_open_items(*, project: Project) -> int:
-    """Items still short of the project's overlap, recounted when unknown."""
-    count = Project.objects.filter(pk=project.pk).values_list("open_items", flat=True).first()
+def project_open_items(*, project: Project, recount: bool = False) -> int:
+    """Items still short of the project's overlap; recounted and stored when unknown."""
+    count = None if recount else Project.objects.filter(pk=project.pk).values_list("open_items", flat=True).first()
     if count is None:
         count = Item.objects.filter(project=project, annotation_count__lt=project.overlap).count()
         Project.objects.filter(pk=project.pk).update(open_items=count)
