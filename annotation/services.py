@@ -6,7 +6,15 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from annotation.models import Annotation, Assignment, Corpus, Guideline, Item, Membership, Project
+from annotation.models import (
+    Annotation,
+    Assignment,
+    Corpus,
+    Guideline,
+    Item,
+    Membership,
+    Project,
+)
 
 User = get_user_model()
 
@@ -236,6 +244,42 @@ def guideline_publish(*, project: Project, text: str, author, recheck: bool = Fa
     return guideline
 
 
+def _existing_user(username: str):
+    user = User.objects.filter(username=username.strip()).first()
+    if user is None:
+        raise ValidationError({"username": f"no user named {username.strip()!r}: invite them instead"})
+    return user
+
+
+def _refuse_losing_the_last_admin(*, project: Project, user, what: str) -> None:
+    """A project keeps at least one admin: nobody else could manage its members."""
+    is_admin = Membership.objects.filter(project=project, user=user, role=Membership.ADMIN).exists()
+    others = Membership.objects.filter(project=project, role=Membership.ADMIN).exclude(user=user)
+    if is_admin and not others.exists():
+        raise ValidationError(
+            {"username": f"{user.username!r} is the project's last admin and cannot be {what}: make someone else admin first"}
+        )
+
+
 @transaction.atomic
-def membership_remove(*, project: Project, user) -> None:
-    Membership.objects.filter(project=project, user=user).delete()
+def member_role_change(*, project: Project, username: str, role: str) -> Membership:
+    """The members page's "set role": add an existing user, or change a member's role."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()  # one member change at a time
+    user = _existing_user(username)
+    if role != Membership.ADMIN:
+        _refuse_losing_the_last_admin(project=project, user=user, what="demoted")
+    return membership_set(project=project, user=user, role=role)
+
+
+@transaction.atomic
+def member_remove(*, project: Project, username: str, acting_user) -> None:
+    """The members page's "remove": never yourself, never the last admin."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()  # one member change at a time
+    user = _existing_user(username)
+    if user.pk == acting_user.pk:
+        raise ValidationError({"username": "you cannot remove yourself"})
+    membership = Membership.objects.filter(project=project, user=user).first()
+    if membership is None:
+        raise ValidationError({"username": f"{user.username!r} is not a member of {project.name!r}"})
+    _refuse_losing_the_last_admin(project=project, user=user, what="removed")
+    membership.delete()

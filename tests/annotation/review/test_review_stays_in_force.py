@@ -8,7 +8,10 @@ from django.utils import timezone
 
 from annotation import assignments, review, selectors, services
 from annotation.models import Annotation, Assignment, Item
-from tests.annotation.assignments.test_assignment_claim import make_annotators, make_items
+from tests.annotation.assignments.test_assignment_claim import (
+    make_annotators,
+    make_items,
+)
 
 
 def lead_client(lead) -> Client:
@@ -43,7 +46,7 @@ class TestALaterLabel:
         assert Annotation.objects.filter(item=item).count() == 3
 
     def test_a_label_that_differs_from_the_review_is_a_dispute(self, project, annotator, lead):
-        item, override = overridden_item(project, annotator, lead)
+        item, _ = overridden_item(project, annotator, lead)
         relabel = services.item_annotate(item=item, annotator=annotator, option="extraction")
         assert list(selectors.items_disputed(project=project)) == [item]
         assert selectors.item_disputes(item=Item.objects.get(pk=item.pk)) == [relabel]

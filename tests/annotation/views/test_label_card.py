@@ -7,7 +7,10 @@ from django.urls import reverse
 
 from annotation import assignments, review, services
 from annotation.models import Annotation, Item
-from tests.annotation.assignments.test_assignment_claim import make_annotators, make_items
+from tests.annotation.assignments.test_assignment_claim import (
+    make_annotators,
+    make_items,
+)
 
 
 def client_for(user) -> Client:
