@@ -148,9 +148,24 @@ def batch_create_frozen(
     Refused with ValidationError, leaving no draft behind, when the name is
     taken, nothing qualifies, or the freeze is refused.
     """
-    items = batch_candidates(project=project, selection=selection, filters=filters or {})
-    batch = batch_create(project=project, name=name, items=items, created_by=created_by, eval_share=eval_share)
+    batch = batch_create_selected(
+        project=project, name=name, selection=selection, filters=filters, created_by=created_by, eval_share=eval_share
+    )
     return batch_freeze(batch=batch, user=created_by)
+
+
+def batch_create_selected(
+    *,
+    project: Project,
+    name: str,
+    selection: str,
+    filters: dict | None = None,
+    created_by=None,
+    eval_share: float | None = None,
+) -> Batch:
+    """A draft of the reviewed (or all labelled) items matching the browser's filters."""
+    items = batch_candidates(project=project, selection=selection, filters=filters or {})
+    return batch_create(project=project, name=name, items=items, created_by=created_by, eval_share=eval_share)
 
 
 def batch_preview(*, project: Project, items: QuerySet[Item], eval_share: float | None = None) -> dict:
