@@ -16,7 +16,7 @@ def _project_for_labelling(request, project_id: int) -> Project:
 
 
 def _card(request, project: Project, lease: Assignment | None, *, notice: str = "", status: int = 200):
-    # Only a reopened item (undo) can carry this annotator's own label.
+    # Only a reopened item (undo) or one sent back as stale can carry this annotator's own label.
     mine = (
         Annotation.objects.filter(item=lease.item, annotator=request.user).order_by("-id").first()
         if lease and lease.item.current_annotation_id
