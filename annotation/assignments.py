@@ -14,6 +14,7 @@ sweep. With `project.overlap = k`, exactly k distinct annotators get an item.
 
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -158,3 +159,29 @@ def assignment_reopen(*, project: Project, annotator, item: Item, now=None) -> A
         leased_at=now,
         expires_at=now + timedelta(seconds=project.lease_seconds),
     )
+
+
+@transaction.atomic
+def assignment_reopen_last(*, project: Project, annotator, now=None) -> tuple[Assignment, Annotation]:
+    """Undo: lease the item of the annotator's latest own label again, to change it.
+
+    Only while that label is the item's newest revision: once a lead reviewed
+    the item or someone else labelled it, changing the label would go behind
+    their back, so the undo is refused (ValidationError) and nothing changes.
+    """
+    from annotation.selectors import last_label_by
+
+    last = last_label_by(project=project, user=annotator)
+    if last is None:
+        raise ValidationError({"undo": "Nothing to undo."})
+    Item.objects.select_for_update().filter(pk=last.item_id).first()
+    newer = Annotation.objects.filter(item_id=last.item_id, id__gt=last.pk).order_by("id").first()
+    if newer is not None:
+        if newer.annotator_id == annotator.pk:
+            why = "you labelled it again since"
+        elif newer.kind in Annotation.REVIEW_KINDS:
+            why = "a lead has reviewed it since"
+        else:
+            why = "someone else has labelled the item since"
+        raise ValidationError({"undo": f"Your last label can no longer be undone: {why}."})
+    return assignment_reopen(project=project, annotator=annotator, item=last.item, now=now), last

@@ -14,7 +14,6 @@ import hashlib
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from annotation import exports, selectors
 from annotation.models import Batch, BatchItem, Item, Project
@@ -124,16 +123,49 @@ def batch_refresh(*, batch: Batch) -> Batch:
 def batch_freeze(*, batch: Batch, user=None) -> Batch:
     """Freeze a draft: its labels are the snapshot, its hash names its exact export."""
     batch = Batch.objects.select_for_update().get(pk=batch.pk)
-    if batch.is_frozen:
-        raise ValidationError({"batch": f"batch {batch.name!r} is already frozen ({batch.short_hash})"})
-    batch.train_count = BatchItem.objects.filter(batch=batch, split=BatchItem.TRAIN).count()
-    batch.eval_count = BatchItem.objects.filter(batch=batch, split=BatchItem.EVAL).count()
-    batch.content_hash = exports.content_hash(batch=batch)
-    batch.status = Batch.FROZEN
-    batch.frozen_at = timezone.now()
-    batch.save(update_fields=["train_count", "eval_count", "content_hash", "status", "frozen_at"])
+    batch.check_move(Batch.FROZEN)  # refused before the export is hashed
+    batch.freeze(
+        content_hash=exports.content_hash(batch=batch),
+        train_count=BatchItem.objects.filter(batch=batch, split=BatchItem.TRAIN).count(),
+        eval_count=BatchItem.objects.filter(batch=batch, split=BatchItem.EVAL).count(),
+    )
     batch_frozen.send(sender=Batch, batch=batch, user=user)
     return batch
+
+
+@transaction.atomic
+def batch_create_frozen(
+    *,
+    project: Project,
+    name: str,
+    selection: str,
+    filters: dict | None = None,
+    created_by=None,
+    eval_share: float | None = None,
+) -> Batch:
+    """A batch of the selected items, frozen at once (which starts its runs): all or nothing.
+
+    Refused with ValidationError, leaving no draft behind, when the name is
+    taken, nothing qualifies, or the freeze is refused.
+    """
+    batch = batch_create_selected(
+        project=project, name=name, selection=selection, filters=filters, created_by=created_by, eval_share=eval_share
+    )
+    return batch_freeze(batch=batch, user=created_by)
+
+
+def batch_create_selected(
+    *,
+    project: Project,
+    name: str,
+    selection: str,
+    filters: dict | None = None,
+    created_by=None,
+    eval_share: float | None = None,
+) -> Batch:
+    """A draft of the reviewed (or all labelled) items matching the browser's filters."""
+    items = batch_candidates(project=project, selection=selection, filters=filters or {})
+    return batch_create(project=project, name=name, items=items, created_by=created_by, eval_share=eval_share)
 
 
 def batch_preview(*, project: Project, items: QuerySet[Item], eval_share: float | None = None) -> dict:

@@ -15,8 +15,8 @@ def _project_for_labelling(request, project_id: int) -> Project:
     return project
 
 
-def _card(request, project: Project, lease: Assignment | None, *, notice: str = ""):
-    # Only a reopened item (undo) can carry this annotator's own label.
+def _card(request, project: Project, lease: Assignment | None, *, notice: str = "", status: int = 200):
+    # Only a reopened item (undo) or one sent back as stale can carry this annotator's own label.
     mine = (
         Annotation.objects.filter(item=lease.item, annotator=request.user).order_by("-id").first()
         if lease and lease.item.current_annotation_id
@@ -31,7 +31,7 @@ def _card(request, project: Project, lease: Assignment | None, *, notice: str = 
         "notice": notice,
     }
     template = "annotation/label.html#card" if request.htmx else "annotation/label.html"
-    return render(request, template, context)
+    return render(request, template, context, status=status)
 
 
 @require_GET
@@ -56,13 +56,26 @@ def label_submit(request, project_id: int, assignment_id: int):
         seconds = float(request.POST.get("seconds", 0) or 0)
     except ValueError:
         return HttpResponseBadRequest("seconds must be a number")
+    shown = request.POST.get("expected_current", "")
+    if shown and not (shown.isdigit() and len(shown) <= 18):
+        return HttpResponseBadRequest("expected_current must be a revision id")
     try:
-        annotation = services.item_annotate(
+        annotation = services.item_label(
             item=lease.item,
             annotator=request.user,
             option=request.POST.get("option", ""),
             seconds_spent=seconds,
+            expected_current_id=int(shown) if shown else None,
         )
+    except services.StaleRevision as stale:
+        lease.item.refresh_from_db()
+        why = (
+            "a lead reviewed it"
+            if stale.current.kind in Annotation.REVIEW_KINDS
+            else "you labelled it in another window"
+        )
+        notice = f"Not saved: this item changed while it was on your screen ({why}). Here it is as it is now."
+        return _card(request, project, lease, notice=notice, status=409)
     except ValidationError as error:
         return HttpResponseBadRequest("; ".join(error.messages))
     notice = (
@@ -90,11 +103,11 @@ def label_skip(request, project_id: int, assignment_id: int):
 @login_required
 def label_undo(request, project_id: int):
     project = _project_for_labelling(request, project_id)
-    last = selectors.last_label_by(project=project, user=request.user)
-    if last is None:
+    try:
+        lease, last = assignments.assignment_reopen_last(project=project, annotator=request.user)
+    except ValidationError as refused:
         lease = assignments.assignment_claim_next(project=project, annotator=request.user)
-        return _card(request, project, lease, notice="Nothing to undo.")
-    lease = assignments.assignment_reopen(project=project, annotator=request.user, item=last.item)
+        return _card(request, project, lease, notice=" ".join(refused.messages))
     return _card(
         request,
         project,

@@ -2,22 +2,30 @@
 
 from urllib.parse import urlencode
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from annotation import agreement, batches, exports, permissions, review, selectors, services
+from annotation import (
+    agreement,
+    batches,
+    exports,
+    permissions,
+    review,
+    selectors,
+    services,
+)
 from annotation.importers import jobs as import_jobs
 from annotation.models import Batch, Guideline, ImportJob, Item, Membership
 from config.polling import render_polled
 
 PAGE_SIZE = 50
-FILTER_KEYS = ["label", "annotator", "batch", "guideline", "disagreement", "recheck", "reviewed", "q"]
+FILTER_KEYS = [
+    "label", "annotator", "batch", "guideline", "disagreement", "disputed", "recheck", "reviewed", "q",
+]
 
 
 @require_GET
@@ -35,10 +43,12 @@ def item_list(request, project_id: int):
 
 
 def _review_context(project, item, **extra):
+    item = Item.objects.select_related("current_annotation__annotator").get(pk=item.pk)
     return {
         "project": project,
-        "item": Item.objects.select_related("current_annotation__annotator").get(pk=item.pk),
+        "item": item,
         "history": selectors.item_history(item=item),
+        "disputes": selectors.item_disputes(item=item),
         **extra,
     }
 
@@ -78,7 +88,10 @@ def item_review(request, project_id: int, item_id: int):
 def agreement_view(request, project_id: int):
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
     summary = agreement.agreement_summary(project=project)
-    return render(request, "annotation/agreement.html", {"project": project, "summary": summary})
+    disputed = selectors.items_disputed(project=project).count()
+    return render(
+        request, "annotation/agreement.html", {"project": project, "summary": summary, "disputed": disputed}
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -111,32 +124,23 @@ def guidelines(request, project_id: int):
 @require_http_methods(["GET", "POST"])
 @login_required
 def members(request, project_id: int):
-    project, role = permissions.project_for(request.user, project_id, roles=permissions.ADMINS)
+    project, _ = permissions.project_for(request.user, project_id, roles=permissions.ADMINS)
     errors, invite = [], None
     if request.method == "POST":
-        username = request.POST.get("username", "").strip()
-        user = get_user_model().objects.filter(username=username).first()
-        if request.POST.get("action") == "invite":
-            try:
+        username = request.POST.get("username", "")
+        action = request.POST.get("action")
+        try:
+            if action == "invite":
                 membership, link = services.member_invite(
                     project=project, username=username, role=request.POST.get("role", "")
                 )
                 invite = {"username": membership.user.username, "url": request.build_absolute_uri(link)}
-            except ValidationError as error:
-                errors.extend(error.messages)
-        elif user is None:
-            errors.append(f"no user named {username!r}: invite them instead")
-        elif request.POST.get("action") == "remove":
-            if user == request.user:
-                errors.append("you cannot remove yourself")
+            elif action == "remove":
+                services.member_remove(project=project, username=username, acting_user=request.user)
             else:
-                services.membership_remove(project=project, user=user)
-        else:
-            try:
-                with transaction.atomic():
-                    services.membership_set(project=project, user=user, role=request.POST.get("role", ""))
-            except ValidationError as error:
-                errors.extend(error.messages)
+                services.member_role_change(project=project, username=username, role=request.POST.get("role", ""))
+        except ValidationError as error:
+            errors.extend(error.messages)
         if not errors and invite is None:
             return redirect("annotation:members", project_id=project.pk)
     memberships = Membership.objects.filter(project=project).select_related("user").order_by("user__username")
@@ -224,11 +228,13 @@ def batch_list(request, project_id: int):
             errors.append("tick the box to confirm: a frozen batch can never change")
         else:
             try:
-                with transaction.atomic():
-                    batch = batches.batch_create(
-                        project=project, name=source.get("name", ""), items=items, created_by=request.user
-                    )
-                    batch = batches.batch_freeze(batch=batch, user=request.user)
+                batch = batches.batch_create_frozen(
+                    project=project,
+                    name=source.get("name", ""),
+                    selection=selection,
+                    filters=filters,
+                    created_by=request.user,
+                )
                 return redirect("annotation:batch_detail", project_id=project.pk, batch_id=batch.pk)
             except ValidationError as error:
                 errors.extend(error.messages)

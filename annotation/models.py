@@ -6,8 +6,10 @@ the one in force and moves in the same transaction as the insert. A frozen
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 NO_EXTRACTION = "no_extraction"
 EXTRACTION = "extraction"
@@ -223,6 +225,8 @@ class Annotation(models.Model):
         (REVIEW_OVERRIDE, "Overridden in review"),
         (SIMULATED, "Simulated annotator"),
     ]
+    LABEL_KINDS = (LABEL, SIMULATED)
+    REVIEW_KINDS = (REVIEW_ACCEPT, REVIEW_OVERRIDE)
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
     annotator = models.ForeignKey(
@@ -233,7 +237,8 @@ class Annotation(models.Model):
     guideline_version = models.PositiveIntegerField()
     seconds_spent = models.FloatField(default=0.0)
     reason = models.TextField(blank=True)
-    # The revision this one replaced as current, for history and reverts.
+    # The revision current when this one was written (the one it replaced, when
+    # it became current), for history and reverts.
     previous = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -310,6 +315,32 @@ class Batch(models.Model):
     @property
     def is_frozen(self) -> bool:
         return self.status == self.FROZEN
+
+    # The moves a batch's status may make; every move goes through a method below.
+    TRANSITIONS = {DRAFT: {FROZEN}, FROZEN: set()}
+
+    def check_move(self, status: str) -> None:
+        """Refuse (ValidationError) a move the batch's status may not make."""
+        if status not in self.TRANSITIONS[self.status]:
+            if self.status == self.FROZEN:
+                message = f"batch {self.name!r} is already frozen ({self.short_hash})"
+            else:
+                message = f"batch {self.name!r} cannot go from {self.status} to {status}"
+            raise ValidationError({"batch": message})
+
+    def freeze(self, *, content_hash: str, train_count: int, eval_count: int) -> None:
+        """Draft → frozen, once.
+
+        The caller holds the row lock (`batches.batch_freeze`), so two freezes
+        of one draft cannot both pass the check.
+        """
+        self.check_move(self.FROZEN)
+        self.status = self.FROZEN
+        self.content_hash = content_hash
+        self.train_count = train_count
+        self.eval_count = eval_count
+        self.frozen_at = timezone.now()
+        self.save(update_fields=["status", "content_hash", "train_count", "eval_count", "frozen_at"])
 
     @property
     def short_hash(self) -> str:

@@ -8,18 +8,9 @@ current meanwhile, the save is refused with `StaleRevision` (the view answers
 from django.db import transaction
 
 from annotation.models import Annotation, Item
-from annotation.services import item_annotate
+from annotation.services import StaleRevision, item_annotate
 
-
-class StaleRevision(Exception):
-    def __init__(self, *, item: Item, expected_id: int | None, current: Annotation | None):
-        self.item = item
-        self.expected_id = expected_id
-        self.current = current
-        super().__init__(
-            f"item {item.pk} changed: you reviewed revision {expected_id}, "
-            f"the current one is {current.pk if current else None}"
-        )
+__all__ = ["StaleRevision", "item_review"]
 
 
 @transaction.atomic

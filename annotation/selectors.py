@@ -5,7 +5,6 @@ from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from annotation.models import Annotation, Item, Membership, Project
-from annotation.services import project_open_items
 
 
 def project_list_for_user(*, user) -> QuerySet[Project]:
@@ -37,7 +36,10 @@ def labelling_progress(*, project: Project, user) -> dict:
         kind__in=[Annotation.LABEL, Annotation.SIMULATED],
         created_at__gte=start_of_day,
     ).count()
-    open_items = project_open_items(project=project)
+    open_items = Project.objects.filter(pk=project.pk).values_list("open_items", flat=True).first()
+    if open_items is None:
+        # Not counted yet (a project from before the counter): count, store nothing.
+        open_items = Item.objects.filter(project=project, annotation_count__lt=project.overlap).count()
     mine_among_open = (
         Annotation.objects.filter(
             annotator=user,
@@ -67,12 +69,61 @@ def last_label_by(*, project: Project, user):
 LABEL_KINDS = [Annotation.LABEL, Annotation.SIMULATED]
 
 
+def _disputing_labels() -> QuerySet[Annotation]:
+    """Annotator labels, for an item `OuterRef`, that came after the lead's review
+    in force and differ from it: each annotator's latest such label only."""
+    return (
+        Annotation.objects.filter(
+            item=OuterRef("pk"),
+            kind__in=Annotation.LABEL_KINDS,
+            item__current_annotation__kind__in=Annotation.REVIEW_KINDS,
+            id__gt=OuterRef("current_annotation_id"),
+        )
+        .exclude(option=OuterRef("label"))
+        .exclude(
+            Exists(
+                Annotation.objects.filter(
+                    item=OuterRef("item"),
+                    annotator=OuterRef("annotator"),
+                    kind__in=Annotation.LABEL_KINDS,
+                    id__gt=OuterRef("id"),
+                )
+            )
+        )
+    )
+
+
+def items_disputed(*, project: Project) -> QuerySet[Item]:
+    """Reviewed items an annotator has since labelled differently: the review
+    stays in force, and the lead decides again."""
+    return Item.objects.filter(project=project).filter(Exists(_disputing_labels()))
+
+
+def item_disputes(*, item: Item) -> list[Annotation]:
+    """The labels that dispute the item's review in force, oldest first."""
+    current = item.current_annotation
+    if current is None or current.kind not in Annotation.REVIEW_KINDS:
+        return []
+    latest_by_annotator: dict[int, Annotation] = {}
+    for label in (
+        Annotation.objects.filter(item=item, kind__in=Annotation.LABEL_KINDS, id__gt=current.pk)
+        .select_related("annotator")
+        .order_by("id")
+    ):
+        latest_by_annotator[label.annotator_id] = label
+    return sorted(
+        (label for label in latest_by_annotator.values() if label.option != current.option),
+        key=lambda label: label.pk,
+    )
+
+
 def item_browse(*, project: Project, filters: dict) -> QuerySet[Item]:
     """Items of a project for the lead's browser, filtered; newest label state.
 
     filters: label, annotator (username), batch (id), guideline (version of the
-    current label), disagreement ("1": annotators' labels differ), recheck
-    ("1"), reviewed ("1"/"0"), q (text search).
+    current label), disagreement ("1": annotators' labels differ), disputed
+    ("1": an annotator labelled differently after the review in force),
+    recheck ("1"), reviewed ("1"/"0"), q (text search).
     """
     items = Item.objects.filter(project=project)
     if filters.get("label"):
@@ -101,6 +152,8 @@ def item_browse(*, project: Project, filters: dict) -> QuerySet[Item]:
                 )
             )
         )
+    if filters.get("disputed") == "1":
+        items = items.filter(Exists(_disputing_labels()))
     if filters.get("recheck") == "1":
         items = items.filter(needs_recheck=True)
     if filters.get("reviewed") in {"0", "1"}:

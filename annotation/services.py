@@ -3,10 +3,18 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
-from annotation.models import Annotation, Assignment, Corpus, Guideline, Item, Membership, Project
+from annotation.models import (
+    Annotation,
+    Assignment,
+    Corpus,
+    Guideline,
+    Item,
+    Membership,
+    Project,
+)
 
 User = get_user_model()
 
@@ -88,6 +96,43 @@ def user_get_or_create(*, username: str, password: str, is_staff: bool = False):
     return user
 
 
+class StaleRevision(Exception):
+    """A save based on a revision that is no longer the one to build on; nothing was written."""
+
+    def __init__(self, *, item: Item, expected_id: int | None, current: Annotation | None):
+        self.item = item
+        self.expected_id = expected_id
+        self.current = current
+        super().__init__(
+            f"item {item.pk} changed: you saw revision {expected_id}, "
+            f"the current one is {current.pk if current else None}"
+        )
+
+
+@transaction.atomic
+def item_label(
+    *, item: Item, annotator, option: str, seconds_spent: float = 0.0, expected_current_id: int | None
+) -> Annotation:
+    """An annotator's label from a card that showed the item at revision `expected_current_id`.
+
+    Refused with `StaleRevision` when, since then, a lead reviewed the item or
+    the annotator labelled it themselves (another window, a retried post):
+    the card no longer shows what the label would be judged against. Other
+    annotators' labels do not make a card stale: with overlap, labels are
+    independent by design.
+    """
+    locked = Item.objects.select_for_update(of=("self",)).get(pk=item.pk)
+    newer = Annotation.objects.filter(item=locked).filter(
+        Q(annotator=annotator) | Q(kind__in=Annotation.REVIEW_KINDS)
+    )
+    if expected_current_id is not None:
+        newer = newer.filter(pk__gt=expected_current_id)
+    latest = newer.select_related("annotator").order_by("-id").first()
+    if latest is not None:
+        raise StaleRevision(item=locked, expected_id=expected_current_id, current=latest)
+    return item_annotate(item=locked, annotator=annotator, option=option, seconds_spent=seconds_spent)
+
+
 @transaction.atomic
 def item_annotate(
     *,
@@ -98,11 +143,14 @@ def item_annotate(
     kind: str = Annotation.LABEL,
     reason: str = "",
 ) -> Annotation:
-    """Record a new label revision and make it the item's current label.
+    """Record a new label revision and, unless a lead's review is in force, make it current.
 
-    Never overwrites: the new row points at the revision it replaces. A submit
-    without an open, unexpired lease is still recorded and flagged `late`.
-    Locks the item row so concurrent labels of one item serialise.
+    Never overwrites: the new row points at the revision that was current when
+    it was written. A lead's review stays current over any later annotator
+    label: that label is kept as a revision and shows up for the lead as a
+    dispute (`selectors.item_disputes`) until they review the item again. A
+    submit without an open, unexpired lease is still recorded and flagged
+    `late`. Locks the item row so concurrent labels of one item serialise.
     """
     locked = Item.objects.select_for_update().select_related("project").get(pk=item.pk)
     project = locked.project
@@ -139,12 +187,10 @@ def item_annotate(
     if lease is not None:
         lease.completed_at = now
         lease.save(update_fields=["completed_at"])
-    reviewed = kind in {Annotation.REVIEW_ACCEPT, Annotation.REVIEW_OVERRIDE}
-    updates = {
-        "current_annotation": annotation,
-        "label": option,
-        "reviewed": reviewed,
-    }
+    reviewed = kind in Annotation.REVIEW_KINDS
+    updates = {}
+    if reviewed or not _review_in_force(locked):
+        updates.update(current_annotation=annotation, label=option, reviewed=reviewed)
     if reviewed:
         updates["needs_recheck"] = False
     if is_label and first_by_annotator:
@@ -153,18 +199,24 @@ def item_annotate(
             Project.objects.filter(pk=project.pk, open_items__gt=0).update(
                 open_items=F("open_items") - 1
             )
-    Item.objects.filter(pk=locked.pk).update(**updates)
+    if updates:
+        Item.objects.filter(pk=locked.pk).update(**updates)
     return annotation
 
 
+def _review_in_force(item: Item) -> bool:
+    return item.current_annotation_id is not None and item.current_annotation.kind in Annotation.REVIEW_KINDS
+
+
 def project_items_changed(*, project: Project) -> None:
-    """Items were added or the overlap changed: the open-items counter is stale."""
-    Project.objects.filter(pk=project.pk).update(open_items=None)
+    """Items were added or the overlap changed: recount the open-items counter now,
+    so that reading it (`selectors.labelling_progress`) never has to write."""
+    project_open_items(project=project, recount=True)
 
 
-def project_open_items(*, project: Project) -> int:
-    """Items still short of the project's overlap, recounted when unknown."""
-    count = Project.objects.filter(pk=project.pk).values_list("open_items", flat=True).first()
+def project_open_items(*, project: Project, recount: bool = False) -> int:
+    """Items still short of the project's overlap; recounted and stored when unknown."""
+    count = None if recount else Project.objects.filter(pk=project.pk).values_list("open_items", flat=True).first()
     if count is None:
         count = Item.objects.filter(project=project, annotation_count__lt=project.overlap).count()
         Project.objects.filter(pk=project.pk).update(open_items=count)
@@ -192,6 +244,42 @@ def guideline_publish(*, project: Project, text: str, author, recheck: bool = Fa
     return guideline
 
 
+def _existing_user(username: str):
+    user = User.objects.filter(username=username.strip()).first()
+    if user is None:
+        raise ValidationError({"username": f"no user named {username.strip()!r}: invite them instead"})
+    return user
+
+
+def _refuse_losing_the_last_admin(*, project: Project, user, what: str) -> None:
+    """A project keeps at least one admin: nobody else could manage its members."""
+    is_admin = Membership.objects.filter(project=project, user=user, role=Membership.ADMIN).exists()
+    others = Membership.objects.filter(project=project, role=Membership.ADMIN).exclude(user=user)
+    if is_admin and not others.exists():
+        raise ValidationError(
+            {"username": f"{user.username!r} is the project's last admin and cannot be {what}: make someone else admin first"}
+        )
+
+
 @transaction.atomic
-def membership_remove(*, project: Project, user) -> None:
-    Membership.objects.filter(project=project, user=user).delete()
+def member_role_change(*, project: Project, username: str, role: str) -> Membership:
+    """The members page's "set role": add an existing user, or change a member's role."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()  # one member change at a time
+    user = _existing_user(username)
+    if role != Membership.ADMIN:
+        _refuse_losing_the_last_admin(project=project, user=user, what="demoted")
+    return membership_set(project=project, user=user, role=role)
+
+
+@transaction.atomic
+def member_remove(*, project: Project, username: str, acting_user) -> None:
+    """The members page's "remove": never yourself, never the last admin."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()  # one member change at a time
+    user = _existing_user(username)
+    if user.pk == acting_user.pk:
+        raise ValidationError({"username": "you cannot remove yourself"})
+    membership = Membership.objects.filter(project=project, user=user).first()
+    if membership is None:
+        raise ValidationError({"username": f"{user.username!r} is not a member of {project.name!r}"})
+    _refuse_losing_the_last_admin(project=project, user=user, what="removed")
+    membership.delete()

@@ -105,6 +105,7 @@ class ItemFilters(Schema):
     batch: int | None = Field(None, description="id of a batch the item is in")
     guideline: int | None = Field(None, description="guideline version of the current label")
     disagreement: bool = Field(False, description="only items whose annotators disagree")
+    disputed: bool = Field(False, description="only reviewed items an annotator has since labelled differently")
     recheck: bool = Field(False, description="only items sent back by new guidelines")
     reviewed: bool | None = Field(None, description="only reviewed (true) or unreviewed (false) items")
     q: str = Field("", description="text the item contains")
@@ -119,6 +120,7 @@ class ItemFilters(Schema):
             "batch": "" if self.batch is None else str(self.batch),
             "guideline": "" if self.guideline is None else str(self.guideline),
             "disagreement": "1" if self.disagreement else "",
+            "disputed": "1" if self.disputed else "",
             "recheck": "1" if self.recheck else "",
             "reviewed": "" if self.reviewed is None else ("1" if self.reviewed else "0"),
             "q": self.q.strip(),
@@ -139,11 +141,22 @@ class AssignmentOut(Schema):
     expires_at: datetime
     item: CardItem
     options: list[Option]
+    current_annotation_id: int | None = Field(
+        ..., description="the item's current revision as leased: send it back as the label's expected_current_id"
+    )
 
 
 class LabelIn(Schema):
     option: str = Field(..., description="one of the project's option values")
     seconds: float = Field(0.0, ge=0, le=86400, description="time spent on the item")
+    expected_current_id: int | None = Field(
+        None,
+        description=(
+            "the lease's current_annotation_id (null if none): if a lead reviewed the item or you labelled it "
+            "since, nothing is saved and the answer is 409. Left out, the label is saved unchecked "
+            "(a lead's review still stays current)."
+        ),
+    )
 
 
 class ReviewIn(Schema):

@@ -23,9 +23,12 @@ def batch_list(request, project_id: int):
 def batch_create(request, project_id: int, payload: BatchIn):
     """A draft batch of the reviewed (or all labelled) items' current labels; freeze it to train on it."""
     project, _ = project_for(request, project_id, roles=permissions.LEADS)
-    items = batches.batch_candidates(project=project, selection=payload.selection, filters={})
-    batch = batches.batch_create(
-        project=project, name=payload.name, items=items, created_by=request.auth, eval_share=payload.eval_share
+    batch = batches.batch_create_selected(
+        project=project,
+        name=payload.name,
+        selection=payload.selection,
+        created_by=request.auth,
+        eval_share=payload.eval_share,
     )
     return Status(201, batch)
 

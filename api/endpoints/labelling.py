@@ -16,6 +16,7 @@ def _assignment(lease: Assignment, project) -> dict:
         "expires_at": lease.expires_at,
         "item": lease.item,
         "options": project.options,
+        "current_annotation_id": lease.item.current_annotation_id,
     }
 
 
@@ -41,15 +42,31 @@ def assignment_next(request, project_id: int):
 
 @router.post(
     "/projects/{project_id}/assignments/{assignment_id}/label",
-    response={201: AnnotationOut, **ERRORS},
+    response={201: AnnotationOut, 409: StaleReview, **ERRORS},
 )
 def assignment_label(request, project_id: int, assignment_id: int, payload: LabelIn):
-    """Label the leased item. A label sent after the lease lapsed is kept and marked `late`."""
+    """Label the leased item. A label sent after the lease lapsed is kept and marked `late`.
+
+    With `expected_current_id` (the lease's `current_annotation_id`), a label
+    from a stale view is refused: 409 with the revision that came since.
+    """
     project, _ = project_for(request, project_id, roles=permissions.MEMBERS)
     lease = _own_lease(request, project, assignment_id)
-    annotation = services.item_annotate(
-        item=lease.item, annotator=request.auth, option=payload.option, seconds_spent=payload.seconds
-    )
+    if "expected_current_id" in payload.model_fields_set:
+        try:
+            annotation = services.item_label(
+                item=lease.item,
+                annotator=request.auth,
+                option=payload.option,
+                seconds_spent=payload.seconds,
+                expected_current_id=payload.expected_current_id,
+            )
+        except services.StaleRevision as stale:
+            return Status(409, {"detail": str(stale), "current": stale.current})
+    else:
+        annotation = services.item_annotate(
+            item=lease.item, annotator=request.auth, option=payload.option, seconds_spent=payload.seconds
+        )
     return Status(201, Annotation.objects.select_related("annotator").get(pk=annotation.pk))
 
 

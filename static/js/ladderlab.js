@@ -41,3 +41,13 @@ function cardShown() {
 }
 document.addEventListener("htmx:afterSettle", cardShown);
 document.addEventListener("DOMContentLoaded", cardShown);
+
+// A label refused as stale (409) answers with a fresh card to swap in; htmx 2
+// swaps no 4xx response by itself.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const target = event.detail.target;
+  if (event.detail.xhr.status === 409 && target && target.id === "card") {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});

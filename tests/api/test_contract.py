@@ -194,6 +194,25 @@ class TestLabelling:
         assert theirs.status_code == 404
         assert not Annotation.objects.filter(item_id=lease["item"]["id"]).exists()
 
+    @pytest.mark.covers(
+        "POST /api/v1/projects/{project_id}/assignments/next",
+        "POST /api/v1/projects/{project_id}/assignments/{assignment_id}/label",
+    )
+    def test_a_label_from_a_stale_view_is_409_and_saves_nothing(self, api, world):
+        annotator = api.as_user(world["keys"][ANNOTATOR])
+        card = annotator.post(p(world, "/assignments/next")).json()
+        assert card["current_annotation_id"] is None
+        url = p(world, f"/assignments/{card['id']}/label")
+        first = annotator.post(url, json={"option": "extraction", "expected_current_id": None})
+        assert first.status_code == 201
+        stale = annotator.post(url, json={"option": "no_extraction", "expected_current_id": None})
+        assert stale.status_code == 409 and stale.json()["current"]["id"] == first.json()["id"]
+        assert Item.objects.get(pk=card["item"]["id"]).label == "extraction"
+        # Without the field a script labels as it always did, unchecked.
+        unchecked = annotator.post(url, json={"option": "no_extraction"})
+        assert unchecked.status_code == 201
+        assert Item.objects.get(pk=card["item"]["id"]).label == "no_extraction"
+
     @pytest.mark.covers("POST /api/v1/projects/{project_id}/assignments/{assignment_id}/skip")
     def test_a_skipped_item_is_not_offered_again(self, api, world):
         annotator = api.as_user(world["keys"][ANNOTATOR])

@@ -72,3 +72,22 @@ def test_label_five_items_with_the_keyboard_and_undo_one(live_server, login, pag
 
     page.keyboard.press("?")
     assert page.is_visible("#help")
+
+
+def test_a_card_gone_stale_comes_back_fresh_and_saves_nothing(live_server, login, page):
+    project, user = seed_project(items=1)
+    login("kim", "kim-pass-123")
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    page.wait_for_selector("#card[data-settled]")
+    item = Item.objects.get(project=project)
+    # The same item labelled from another window while this card is open.
+    elsewhere = services.item_annotate(item=item, annotator=user, option="extraction")
+    page.evaluate("delete document.querySelector('#card').dataset.settled")
+    page.keyboard.press("j")
+    page.wait_for_selector("#card[data-settled] .notice")
+    assert "Not saved" in page.inner_text(".notice")
+    assert "Your current label: needs extraction from the context" in page.inner_text("#card")
+    assert list(Annotation.objects.filter(item=item).values_list("pk", flat=True)) == [elsewhere.pk]
+    page.keyboard.press("j")
+    page.wait_for_selector("#card .done")
+    assert Item.objects.get(pk=item.pk).label == "no_extraction"

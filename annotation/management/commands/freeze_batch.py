@@ -1,8 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.batches import batch_create, batch_freeze
-from annotation.models import Item, Project
+from annotation.batches import batch_create_frozen
+from annotation.models import Project
 
 
 class Command(BaseCommand):
@@ -18,11 +18,10 @@ class Command(BaseCommand):
         found = Project.objects.filter(name=project).first()
         if found is None:
             raise CommandError(f"no project named {project!r}")
-        items = Item.objects.filter(project=found).exclude(label="")
-        if reviewed_only:
-            items = items.filter(reviewed=True)
         try:
-            batch = batch_freeze(batch=batch_create(project=found, name=name, items=items, eval_share=eval_share))
+            batch = batch_create_frozen(
+                project=found, name=name, selection="reviewed" if reviewed_only else "labelled", eval_share=eval_share
+            )
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from error
         self.stdout.write(
