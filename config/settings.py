@@ -144,6 +144,10 @@ AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", 5))
 # How long a locked-out username/IP pair must wait before trying again.
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", 15)))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Failures of one username from all addresses together (each address counting at most
+# AXES_FAILURE_LIMIT) before the username is locked everywhere it has not logged in from.
+LOGIN_USERNAME_FAILURE_LIMIT = int(os.environ.get("LOGIN_USERNAME_FAILURE_LIMIT", 50))
+AXES_HANDLER = "config.login_throttle.LoginThrottleHandler"
 # Proxies in front of gunicorn that append to X-Forwarded-For (0: clients connect directly).
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", 0))
 AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
