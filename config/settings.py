@@ -1,8 +1,9 @@
 """Settings come from the environment; with nothing set, the embedded default.
 
 Embedded default: a SQLite file in WAL mode and a Celery broker on the local
-filesystem, so `make demo` needs no server. Production and the test suite set
-DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis).
+filesystem, so `make demo` needs no server, and a secret key made once in var/.
+Production and the test suite set DATABASE_URL (PostgreSQL), CELERY_BROKER_URL
+(Redis) and SECRET_KEY.
 """
 
 import os

@@ -86,6 +86,13 @@ class TestSecretKey:
         # Marked so that `check --deploy` flags it (security.W009).
         assert first.startswith("django-insecure-") and len(first) > 50
 
+    def test_a_var_folder_it_cannot_write_is_named_in_the_error(self, tmp_path):
+        blocker = tmp_path / "not-a-folder"
+        blocker.write_text("")
+        loaded = load_settings({}, blocker / "var")
+        assert loaded.returncode != 0
+        assert f"cannot keep the local secret key in {blocker / 'var' / 'secret_key'}" in loaded.stderr
+
     def test_debug_runs_on_postgresql_with_the_local_key(self, tmp_path):
         settings = read_settings({**POSTGRES, "DEBUG": "true"}, tmp_path)
         assert settings["secret_key"] == (tmp_path / "secret_key").read_text().strip()
