@@ -32,12 +32,15 @@ services:
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# tests/settings.py gives the run a secret key, so no SECRET_KEY is needed here.
 test: install services chromium
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest
 
 # Every speed/memory target; figures go to benchmarks/RESULTS.md by hand.
+# PostgreSQL with DEBUG off needs a secret key; one made for this run does.
 benchmarks: install services
 	$(PY) -m pip install -q -e '.[test,bench]'
+	export SECRET_KEY=$${SECRET_KEY:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')}; \
 	for script in benchmarks/bench_*.py; do DATABASE_URL=$(TEST_DATABASE_URL) $(PY) $$script || exit 1; done
 
 clean:

@@ -23,9 +23,10 @@ logger = logging.getLogger(__name__)
 
 
 class TokenAuth(HttpBearer):
-    """`Authorization: Bearer <key>` with a key from `manage.py create_api_token`."""
+    """`Authorization: Bearer <key>` with a key from the API tokens page or `manage.py create_api_token`."""
 
     def authenticate(self, request, token: str):
+        # An expired token raises tokens.ApiTokenExpired, answered 401 below with its own message.
         user = tokens.api_token_user(key=token)
         if user is not None:
             # The same attribute the pages read, for code shared with them.
@@ -38,7 +39,8 @@ api = NinjaAPI(
     version="1",
     description=(
         "Projects, imports, items, labels, batches, ladders, runs and verdicts. "
-        "Send `Authorization: Bearer <token>`; `manage.py create_api_token USER` makes one."
+        "Send `Authorization: Bearer <token>`; make one on the API tokens page (/account/tokens/) "
+        "or with `manage.py create_api_token USER --days N`. Tokens expire (90 days unless chosen)."
     ),
     urls_namespace="api",
     auth=TokenAuth(),
@@ -99,6 +101,13 @@ def not_found(request, exc: Http404):
 def unauthenticated(request, exc: AuthenticationError):
     detail = "missing or unknown API token: send 'Authorization: Bearer <token>'"
     return api.create_response(request, {"detail": detail}, status=401)
+
+
+@api.exception_handler(tokens.ApiTokenExpired)
+def token_expired(request, exc: tokens.ApiTokenExpired):
+    response = api.create_response(request, {"detail": str(exc)}, status=401)
+    response["WWW-Authenticate"] = 'Bearer error="invalid_token", error_description="The token expired"'
+    return response
 
 
 @api.exception_handler(Exception)

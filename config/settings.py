@@ -1,8 +1,9 @@
 """Settings come from the environment; with nothing set, the embedded default.
 
 Embedded default: a SQLite file in WAL mode and a Celery broker on the local
-filesystem, so `make demo` needs no server. Production and the test suite set
-DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis).
+filesystem, so `make demo` needs no server, and a secret key made once in var/.
+Production and the test suite set DATABASE_URL (PostgreSQL), CELERY_BROKER_URL
+(Redis) and SECRET_KEY.
 """
 
 import os
@@ -10,6 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.local_secret import local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LADDERLAB_VAR_DIR", BASE_DIR / "var"))
@@ -30,11 +34,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY") or (
-    # Only the embedded default may run without a secret; it never leaves the laptop.
-    # The "django-insecure-" prefix makes `check --deploy` flag it (security.W009).
-    "django-insecure-embedded-default-set-SECRET_KEY-in-production"
-)
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if DEBUG or not DATABASE_URL:
+        # The embedded default and DEBUG runs never leave the laptop: a key of their own in var/.
+        SECRET_KEY = local_secret_key(VAR_DIR / "secret_key")
+    else:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DATABASE_URL set and DEBUG off this is a deployment: "
+            "set SECRET_KEY in the environment to a long random string, e.g. the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'. "
+            "(Unset DATABASE_URL for the embedded default, which keeps a local key in var/.)"
+        )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -89,7 +101,6 @@ TEMPLATES = [
 ]
 
 EMBEDDED_DATABASE_PATH = VAR_DIR / "ladderlab.sqlite3"
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 else:
@@ -134,6 +145,10 @@ AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", 5))
 # How long a locked-out username/IP pair must wait before trying again.
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", 15)))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Failures of one username from all addresses together (each address counting at most
+# AXES_FAILURE_LIMIT) before the username is locked everywhere it has not logged in from.
+LOGIN_USERNAME_FAILURE_LIMIT = int(os.environ.get("LOGIN_USERNAME_FAILURE_LIMIT", 50))
+AXES_HANDLER = "config.login_throttle.LoginThrottleHandler"
 # Proxies in front of gunicorn that append to X-Forwarded-For (0: clients connect directly).
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", 0))
 AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
@@ -178,7 +193,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # behind HTTPS turns them on (`check --deploy` says which are missing).
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Only behind a TLS proxy that sets X-Forwarded-Proto (and strips the client's own):
+# without one, any client could claim HTTPS with the header.
+if env_bool("TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 0))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)

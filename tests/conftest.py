@@ -2,6 +2,7 @@ import pytest
 
 from annotation import services
 from annotation.models import Membership
+from tests.worker_process import worker_start, worker_stop
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -53,8 +54,6 @@ def celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory, 
     database and the test broker."""
     import os
     import socket
-    import subprocess
-    import sys
     import time
     import uuid
 
@@ -85,12 +84,11 @@ def celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory, 
     }
     hostname = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", WORKER_QUEUES,
-             "--pool", "solo", "-l", "info", "--without-gossip", "--without-mingle",
+        process = worker_start(
+            ["-Q", WORKER_QUEUES, "--pool", "solo", "-l", "info", "--without-gossip", "--without-mingle",
              "--without-heartbeat", "-n", hostname,
              "--beat", "--schedule", str(log_path.parent / "celerybeat-schedule")],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR,
+            env=env, log=log, cwd=settings.BASE_DIR,
         )
     deadline = time.monotonic() + 60
     while b" ready." not in log_path.read_bytes():
@@ -100,12 +98,7 @@ def celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory, 
     process.log_path = log_path
     process.hostname = hostname
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
+    worker_stop(process)
 
 
 def worker_wait_idle(process, seconds: float = 120) -> None:

@@ -64,5 +64,5 @@ def test_data_survives_in_volumes_and_services_have_healthchecks(compose):
 
 def test_env_example_names_every_secret_the_compose_file_needs():
     example = (ROOT / ".env.example").read_text()
-    for key in ("SECRET_KEY", "POSTGRES_PASSWORD", "ALLOWED_HOSTS"):
+    for key in ("SECRET_KEY", "POSTGRES_PASSWORD", "ALLOWED_HOSTS", "TLS_PROXY"):
         assert f"{key}=" in example

@@ -97,6 +97,35 @@ class TestLoginRateLimit:
         assert log_in(Client(), "pat", "wrong").status_code == 200
 
 
+class TestPasswordSpraying:
+    """One username tried from many addresses is locked; one address alone cannot lock it for everyone."""
+
+    def test_one_username_sprayed_from_many_addresses_is_locked_everywhere(self, person, settings):
+        settings.LOGIN_USERNAME_FAILURE_LIMIT = 6
+        for n in range(5):
+            assert log_in(Client(), "pat", "wrong", ip=f"203.0.113.{n}").status_code == 200
+        # The sixth address's failure brings the spread to the limit.
+        assert log_in(Client(), "pat", "wrong", ip="203.0.113.5").status_code == 429
+        assert log_in(Client(), "pat", "right-pass-123", ip="198.51.100.9").status_code == 429
+        services.user_get_or_create(username="sam", password="sams-pass-123")
+        assert log_in(Client(), "sam", "sams-pass-123", ip="198.51.100.9").status_code == 302
+
+    def test_failures_from_one_attacker_address_do_not_lock_the_user_out_of_their_own(self, person, settings):
+        settings.LOGIN_USERNAME_FAILURE_LIMIT = 6
+        for _ in range(settings.AXES_FAILURE_LIMIT + 3):
+            log_in(Client(), "pat", "wrong", ip="203.0.113.66")
+        assert log_in(Client(), "pat", "right-pass-123", ip="203.0.113.66").status_code == 429
+        assert log_in(Client(), "pat", "right-pass-123", ip="10.0.0.7").status_code == 302
+
+    def test_an_address_the_user_logged_in_from_before_is_spared_the_spray_lock(self, person, settings):
+        settings.LOGIN_USERNAME_FAILURE_LIMIT = 6
+        assert log_in(Client(), "pat", "right-pass-123", ip="10.0.0.7").status_code == 302
+        for n in range(6):
+            log_in(Client(), "pat", "wrong", ip=f"203.0.113.{n}")
+        assert log_in(Client(), "pat", "right-pass-123", ip="198.51.100.9").status_code == 429
+        assert log_in(Client(), "pat", "right-pass-123", ip="10.0.0.7").status_code == 302
+
+
 class TestClientAddressBehindProxies:
     def test_the_address_the_trusted_proxy_saw_counts_and_forged_ones_do_not(self, person, settings):
         settings.TRUSTED_PROXY_COUNT = 1

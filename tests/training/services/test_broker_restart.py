@@ -2,10 +2,8 @@
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -15,6 +13,7 @@ from annotation.models import Batch
 from annotation.simulation import annotators_simulate
 from config.celery import app
 from tests.training.services.test_run_on_worker import labelled_project, register, wait_for  # noqa: F401
+from tests.worker_process import worker_start, worker_stop
 from training import services
 from training.models import Prediction, Run, RungJob
 
@@ -51,11 +50,10 @@ def start_worker(broker_url: str, log_path) -> subprocess.Popen:
         "CELERY_BROKER_URL": broker_url,
         "TRAINING_RECOVER_SECONDS": "2",
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu-large", "--pool", "solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info", "-n", f"restart-{time.time()}@%h",
-         "--beat", "--schedule", str(log_path.parent / "celerybeat-schedule")],
-        env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=settings.BASE_DIR,
+    return worker_start(
+        ["-Q", "default,gpu-large", "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+         "-l", "info", "-n", f"restart-{time.time()}@%h", "--beat", "--schedule", str(log_path.parent / "celerybeat-schedule")],
+        env=env, log=open(log_path, "ab"), cwd=settings.BASE_DIR,
     )
 
 
@@ -79,11 +77,7 @@ def test_jobs_lost_with_the_broker_are_sent_again_and_the_run_completes(labelled
         start_redis(port)
         run = wait_for(lambda: Run.objects.filter(pk=run.pk, status=Run.DONE).first(), 300, "the run to finish")
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        worker_stop(worker)
         stop_redis(port)
         with app.connection_for_write() as connection:
             connection.default_channel.queue_purge("gpu-large")

@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -15,6 +14,7 @@ from annotation.preprocessing import items_preprocess
 from annotation.sample_corpus import write_jsonl
 from annotation.simulation import annotators_simulate
 from scaling.models import Verdict
+from tests.worker_process import worker_start, worker_stop
 from training import services
 from training.models import Prediction, RungJob, Run
 
@@ -105,13 +105,11 @@ def start_worker(queue: str, log_path) -> subprocess.Popen:
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "TRAINING_STALE_SECONDS": "3",
     }
-    log = open(log_path, "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "--pool", "solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info", "-n", f"kill-{time.time()}@%h"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR,
+    return worker_start(
+        ["-Q", queue, "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+         "-l", "info", "-n", f"kill-{time.time()}@%h"],
+        env=env, log=open(log_path, "ab"), cwd=settings.BASE_DIR,
     )
-    return process
 
 
 def test_a_killed_worker_s_job_completes_on_a_new_worker_without_duplicates(labelled_project, tiny_ladder, tmp_path):
@@ -137,9 +135,8 @@ def test_a_killed_worker_s_job_completes_on_a_new_worker_without_duplicates(labe
         run = wait_for(lambda: Run.objects.filter(pk=run.pk, status=Run.DONE).first(), 300, "the run to finish")
     finally:
         for worker in (first, second):
-            if worker is not None and worker.poll() is None:
-                worker.terminate()
-                worker.wait(timeout=30)
+            if worker is not None:
+                worker_stop(worker)
     killed.refresh_from_db()
     assert killed.status == RungJob.DONE and killed.attempts == 2
     for job in run.rung_jobs.all():

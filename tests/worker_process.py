@@ -1,0 +1,58 @@
+"""Celery workers the tests start, tied to the life of the process that starts them.
+
+A worker left behind by a killed test run keeps training and holds a core for
+minutes. Each worker gets its own process group, which `worker_stop` signals
+as a whole (the worker and anything it started), and on Linux the kernel
+kills it when its parent dies, even by SIGKILL, which no cleanup code sees.
+"""
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+from contextlib import suppress
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """A preexec_fn for Popen: the child is killed when the process that started it dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    # Looked up before the fork: the child between fork and exec should only make syscalls.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent_pid = os.getpid()
+
+    def preexec() -> None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        # The parent may have died between the fork and the prctl call.
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
+
+
+def worker_start(arguments: list[str], *, env: dict, log, cwd) -> subprocess.Popen:
+    """`celery -A config worker ARGUMENTS`, in its own process group, dying with this process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", *arguments],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+        start_new_session=True, preexec_fn=_die_with_parent(),
+    )
+
+
+def worker_stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM to the worker's process group, SIGKILL to what is left of it after `timeout` seconds."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    # Children the worker started (torchrun) may outlive it in its group.
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
