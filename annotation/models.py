@@ -223,6 +223,8 @@ class Annotation(models.Model):
         (REVIEW_OVERRIDE, "Overridden in review"),
         (SIMULATED, "Simulated annotator"),
     ]
+    # A day: the most time on one item the label form and the API accept.
+    SECONDS_SPENT_MAX = 86400
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
     annotator = models.ForeignKey(

@@ -4,6 +4,8 @@ from django.urls import include, path, reverse_lazy
 
 from api.api import api
 
+handler400 = "config.errors.bad_request"
+
 urlpatterns = [
     path("", include("annotation.urls")),
     path("", include("scaling.urls")),
