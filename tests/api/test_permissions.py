@@ -110,7 +110,8 @@ def request_for(operation: str, world, role: str, *, project_id=None) -> tuple[s
 def open_items(world):
     """Unlabelled items enough for every member to hold a lease of their own."""
     for index in range(3):
-        make_chat(world["project"], f"open{index}", [("fay", 0, "the build is red"), ("gus", 20, f"since when {index}?")])
+        turns = [("fay", 0, "the build is red"), ("gus", 20, f"since when {index}?")]
+        make_chat(world["project"], f"open{index}", turns)
     items_preprocess(project=world["project"])
     Verdict.objects.create(run=world["run"], kind=Verdict.FLAT, message="no rung stands out")
 

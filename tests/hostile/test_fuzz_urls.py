@@ -18,7 +18,7 @@ from django.urls.resolvers import RoutePattern
 
 from annotation import assignments
 from api.tokens import api_token_create
-from tests.api.conftest import world  # noqa: F401 (the fixture)
+from tests.api.conftest import world  # noqa: F401 (the fixture, read through `root`)
 
 HUGE = "99999999999999999999"
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -62,13 +62,15 @@ def test_the_fuzz_reaches_every_kind_of_route():
 
 
 @pytest.fixture
-def root(world):
+def root(request):
+    """A superuser, their API token, and the API tests' world of real rows."""
+    objects = request.getfixturevalue("world")
     user = get_user_model().objects.create_superuser(username="root", password=None)
-    return user, api_token_create(user=user)[1]
+    return user, api_token_create(user=user)[1], objects
 
 
 def server_errors(root, ids: dict, values: dict, *, methods=METHODS, admin=True) -> list:
-    user, token = root
+    user, token, _ = root
     client = Client(raise_request_exception=False, headers={"Authorization": f"Bearer {token}"})
     client.force_login(user)
     errors = []
@@ -93,15 +95,15 @@ def test_twenty_digit_ids_everywhere_are_never_a_server_error(root):
 
 
 @pytest.mark.parametrize("value", ["abc", HUGE])
-def test_hostile_parameters_on_real_objects_are_never_a_server_error(root, world, value):
-    user, _ = root
-    lease = assignments.assignment_claim_next(project=world["project"], annotator=user)
+def test_hostile_parameters_on_real_objects_are_never_a_server_error(root, value):
+    user, _, rows = root
+    lease = assignments.assignment_claim_next(project=rows["project"], annotator=user)
     ids = {
-        "project_id": world["project"].pk,
-        "item_id": world["items"][0].pk,
-        "batch_id": world["batch"].pk,
-        "run_id": world["run"].pk,
-        "job_id": world["job"].pk,
+        "project_id": rows["project"].pk,
+        "item_id": rows["items"][0].pk,
+        "batch_id": rows["batch"].pk,
+        "run_id": rows["run"].pk,
+        "job_id": rows["job"].pk,
         "assignment_id": lease.pk,
         "fmt": "alpaca-train",
     }
