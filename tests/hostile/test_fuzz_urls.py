@@ -62,7 +62,7 @@ def test_the_fuzz_reaches_every_kind_of_route():
 
 
 @pytest.fixture
-def root(request):
+def root(request, db):
     """A superuser, their API token, and the API tests' world of real rows."""
     objects = request.getfixturevalue("world")
     user = get_user_model().objects.create_superuser(username="root", password=None)
