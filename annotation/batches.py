@@ -12,12 +12,16 @@ batch spans two or more chats.
 import hashlib
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from annotation import exports, selectors
 from annotation.models import Batch, BatchItem, Item, Project
 from annotation.signals import batch_frozen
+
+
+class BatchNameTaken(ValidationError):
+    """Another request created a batch of this name between our check and our insert."""
 
 
 def chat_fraction(chat_external_id: str) -> float:
@@ -81,7 +85,14 @@ def batch_create(
         raise ValidationError({"items": "no labelled items to put in a batch"})
     # Export order: chat id, time, message id — stable across databases.
     kept.sort(key=lambda row: (row[8], row[1], row[9]))
-    batch = Batch.objects.create(project=project, name=name, eval_share=share, created_by=created_by)
+    try:
+        with transaction.atomic():
+            batch = Batch.objects.create(project=project, name=name, eval_share=share, created_by=created_by)
+    except IntegrityError as error:
+        # The name check above saw no such batch; a concurrent one committed since.
+        raise BatchNameTaken(
+            {"name": f"another batch named {name!r} was created in {project.name!r} at the same moment"}
+        ) from error
     in_eval = eval_chats([row[8] for row in kept], eval_share=share)
     BatchItem.objects.bulk_create(
         [

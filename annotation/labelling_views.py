@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotation import assignments, permissions, selectors, services
 from annotation.models import Annotation, Assignment, Project
+from config import params
 
 
 def _project_for_labelling(request, project_id: int) -> Project:
@@ -52,10 +53,9 @@ def label_submit(request, project_id: int, assignment_id: int):
         annotator=request.user,
         item__project=project,
     )
-    try:
-        seconds = float(request.POST.get("seconds", 0) or 0)
-    except ValueError:
-        return HttpResponseBadRequest("seconds must be a number")
+    seconds = params.number_param(
+        request.POST, "seconds", default=0.0, minimum=0.0, maximum=Annotation.SECONDS_SPENT_MAX
+    )
     shown = request.POST.get("expected_current", "")
     if shown and not (shown.isdigit() and len(shown) <= 18):
         return HttpResponseBadRequest("expected_current must be a revision id")

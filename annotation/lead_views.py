@@ -20,19 +20,28 @@ from annotation import (
 )
 from annotation.importers import jobs as import_jobs
 from annotation.models import Batch, Guideline, ImportJob, Item, Membership
+from config import params
 from config.polling import render_polled
 
 PAGE_SIZE = 50
 FILTER_KEYS = [
     "label", "annotator", "batch", "guideline", "disagreement", "disputed", "recheck", "reviewed", "q",
 ]
+# Filters the database compares with integer columns: a malformed one is a 400, not a failed query.
+INTEGER_FILTER_KEYS = ["batch", "guideline"]
+
+
+def _browse_filters(source) -> dict:
+    for key in INTEGER_FILTER_KEYS:
+        params.id_param(source, key)
+    return {key: source.get(key, "").strip() for key in FILTER_KEYS}
 
 
 @require_GET
 @login_required
 def item_list(request, project_id: int):
     project, role = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
-    filters = {key: request.GET.get(key, "").strip() for key in FILTER_KEYS}
+    filters = _browse_filters(request.GET)
     page = selectors.item_browse_page(
         project=project, filters=filters, page_number=request.GET.get("page"), per_page=PAGE_SIZE
     )
@@ -62,14 +71,14 @@ def item_review(request, project_id: int, item_id: int):
         return render(request, "annotation/item_review.html", _review_context(project, item))
     option = request.POST.get("option", "")
     reason = request.POST.get("reason", "")
-    expected = request.POST.get("expected_current") or None
+    expected_current_id = params.id_param(request.POST, "expected_current")
     try:
         review.item_review(
             item=item,
             lead=request.user,
             option=option,
             reason=reason,
-            expected_current_id=int(expected) if expected else None,
+            expected_current_id=expected_current_id,
         )
     except review.StaleRevision as stale:
         context = _review_context(
@@ -220,12 +229,13 @@ def batch_list(request, project_id: int):
     selection = source.get("selection", "reviewed")
     if selection not in batches.BATCH_SELECTIONS:
         selection = "reviewed"
-    filters = {key: source.get(key, "").strip() for key in FILTER_KEYS}
+    filters = _browse_filters(source)
     items = batches.batch_candidates(project=project, selection=selection, filters=filters)
-    errors = []
+    errors, status = [], 200
     if request.method == "POST":
         if source.get("confirm") != "on":
             errors.append("tick the box to confirm: a frozen batch can never change")
+            status = 400
         else:
             try:
                 batch = batches.batch_create_frozen(
@@ -238,6 +248,7 @@ def batch_list(request, project_id: int):
                 return redirect("annotation:batch_detail", project_id=project.pk, batch_id=batch.pk)
             except ValidationError as error:
                 errors.extend(error.messages)
+                status = 409 if isinstance(error, batches.BatchNameTaken) else 400
     context = {
         "project": project,
         "batches": Batch.objects.filter(project=project).order_by("-created_at"),
@@ -250,7 +261,7 @@ def batch_list(request, project_id: int):
     }
     if request.htmx and request.method == "GET":
         return render(request, "annotation/batches.html#preview", context)
-    return render(request, "annotation/batches.html", context, status=400 if errors else 200)
+    return render(request, "annotation/batches.html", context, status=status)
 
 
 @require_GET

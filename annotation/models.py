@@ -227,6 +227,8 @@ class Annotation(models.Model):
     ]
     LABEL_KINDS = (LABEL, SIMULATED)
     REVIEW_KINDS = (REVIEW_ACCEPT, REVIEW_OVERRIDE)
+    # A day: the most time on one item the label form and the API accept.
+    SECONDS_SPENT_MAX = 86400
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
     annotator = models.ForeignKey(

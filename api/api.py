@@ -6,7 +6,9 @@ Every error is JSON: {"detail": "..."}, plus {"errors": {field: [...]}} for
 invalid input (400).
 """
 
+import json
 import logging
+import math
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -14,6 +16,7 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as RequestValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from api import tokens
@@ -34,6 +37,37 @@ class TokenAuth(HttpBearer):
         return user
 
 
+class NonFiniteNumber(ValueError):
+    """NaN, Infinity, or a number too large for a float (1e999), at `field`."""
+
+    def __init__(self, field: str):
+        super().__init__("must be a finite number (NaN, Infinity and 1e999 are not)")
+        self.field = field
+
+
+def _non_finite_field(value, path: tuple = ()) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".".join(str(part) for part in path) or "body"
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _non_finite_field(child, (*path, key))
+        if found:
+            return found
+    return None
+
+
+class FiniteJsonParser(Parser):
+    """JSON bodies as RFC 8259 has them: Python's json module accepts NaN and
+    Infinity, which no float field or JSON column can hold."""
+
+    def parse_body(self, request):
+        data = json.loads(request.body)
+        field = _non_finite_field(data)
+        if field:
+            raise NonFiniteNumber(field)
+        return data
+
+
 api = NinjaAPI(
     title="ladderlab",
     version="1",
@@ -46,6 +80,7 @@ api = NinjaAPI(
     auth=TokenAuth(),
     openapi_url="/openapi.json",
     docs_url="/docs",
+    parser=FiniteJsonParser(),
 )
 
 for router in (projects, imports, items, labelling, batches, training):
@@ -74,7 +109,14 @@ def invalid_request(request, exc: RequestValidationError):
 @api.exception_handler(HttpError)
 def http_error(request, exc: HttpError):
     body = {"detail": str(exc)}
-    if exc.status_code == 400:
+    if isinstance(exc.__cause__, NonFiniteNumber):
+        # Ninja wraps whatever the parser raises as "Cannot parse request body".
+        non_finite = exc.__cause__
+        body = {
+            "detail": f"invalid request: {non_finite.field}: {non_finite}",
+            "errors": {non_finite.field: [str(non_finite)]},
+        }
+    elif exc.status_code == 400:
         # Ninja's only 400 of its own: a body that is not JSON (or not the form) at all.
         body["errors"] = {"body": [str(exc)]}
     return api.create_response(request, body, status=exc.status_code)

@@ -5,6 +5,8 @@ from typing import Literal
 
 from ninja import Field, Schema
 
+from annotation.models import Annotation
+
 
 class Error(Schema):
     detail: str
@@ -148,7 +150,7 @@ class AssignmentOut(Schema):
 
 class LabelIn(Schema):
     option: str = Field(..., description="one of the project's option values")
-    seconds: float = Field(0.0, ge=0, le=86400, description="time spent on the item")
+    seconds: float = Field(0.0, ge=0, le=Annotation.SECONDS_SPENT_MAX, description="time spent on the item")
     expected_current_id: int | None = Field(
         None,
         description=(

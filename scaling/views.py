@@ -8,15 +8,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotation import permissions
 from annotation.models import Batch
+from config import params
 from config.polling import render_polled
 from scaling import selectors
 from training import services as training_services
 from training.models import Ladder, Run, Rung
-
-
-def _posted_id(value: str | None) -> int | None:
-    """An id from a form or query string; anything but digits is no id at all."""
-    return int(value) if value and value.isdigit() else None
 
 
 def _run_for(user, project_id: int, run_id: int):
@@ -106,7 +102,7 @@ def run_rerun(request, project_id: int, run_id: int):
     """Re-run one rung with the hyper-parameters posted as `name=value` pairs."""
     project, run = _run_for(request.user, project_id, run_id)
     typed = request.POST.get("hyperparameters", "")
-    rung = Rung.objects.filter(ladder=run.ladder, pk=_posted_id(request.POST.get("rung"))).first()
+    rung = Rung.objects.filter(ladder=run.ladder, pk=params.id_or_none(request.POST.get("rung"))).first()
     try:
         if rung is None:
             raise ValidationError("choose a rung of this run's ladder to re-run")
@@ -137,7 +133,7 @@ def verdict_banner(request, project_id: int):
     """The banner fragment; htmx polls it until its run is final and judged (then 286)."""
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
     batch = run = None
-    run_id, batch_id = _posted_id(request.GET.get("run")), _posted_id(request.GET.get("batch"))
+    run_id, batch_id = params.id_param(request.GET, "run"), params.id_param(request.GET, "batch")
     if run_id is not None:
         run = get_object_or_404(Run, pk=run_id, batch__project=project)
     elif batch_id is not None:
@@ -165,7 +161,7 @@ def batch_run_start(request, project_id: int, batch_id: int):
     """Start (or find) a run of a frozen batch on one of the project's ladders."""
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
     batch = get_object_or_404(Batch, pk=batch_id, project=project)
-    ladder = Ladder.objects.filter(projects=project, pk=_posted_id(request.POST.get("ladder"))).first()
+    ladder = Ladder.objects.filter(projects=project, pk=params.id_or_none(request.POST.get("ladder"))).first()
     try:
         if ladder is None:
             raise ValidationError("choose one of this project's ladders")

@@ -19,17 +19,23 @@ def batch_list(request, project_id: int):
     return Batch.objects.filter(project=project).order_by("-created_at")
 
 
-@router.post("/projects/{project_id}/batches", response={201: BatchOut, **ERRORS})
+@router.post("/projects/{project_id}/batches", response={201: BatchOut, 409: Error, **ERRORS})
 def batch_create(request, project_id: int, payload: BatchIn):
-    """A draft batch of the reviewed (or all labelled) items' current labels; freeze it to train on it."""
+    """A draft batch of the reviewed (or all labelled) items' current labels; freeze it to train on it.
+
+    409 when another request created a batch of the same name at the same moment.
+    """
     project, _ = project_for(request, project_id, roles=permissions.LEADS)
-    batch = batches.batch_create_selected(
-        project=project,
-        name=payload.name,
-        selection=payload.selection,
-        created_by=request.auth,
-        eval_share=payload.eval_share,
-    )
+    try:
+        batch = batches.batch_create_selected(
+            project=project,
+            name=payload.name,
+            selection=payload.selection,
+            created_by=request.auth,
+            eval_share=payload.eval_share,
+        )
+    except batches.BatchNameTaken as taken:
+        return Status(409, {"detail": "; ".join(taken.messages)})
     return Status(201, batch)
 
 
