@@ -18,6 +18,7 @@ from annotation import assignments, services
 from annotation.batches import batch_create, batch_freeze
 from annotation.models import ImportJob, Item, Membership
 from annotation.preprocessing import items_preprocess
+from api.tokens import api_token_create
 from tests.annotation.factories import make_chat
 from training.models import Ladder, Rung, Run
 
@@ -58,6 +59,9 @@ VIEWS = {
     "login": {"get": ANYONE, "post": ANYONE},
     "logout": {"post": ANYONE},
     "invite_accept": {"get": ANYONE, "post": ANYONE},
+    # Each user's own API tokens.
+    "api_tokens:list": {"get": ANYONE, "post": ANYONE},
+    "api_tokens:revoke": {"post": ANYONE},
 }
 
 # Answers other than 2xx/3xx that a permitted, well-formed request may get, and why.
@@ -135,6 +139,7 @@ def path_ids(name: str, world, user, *, project=None) -> dict:
         "fmt": lambda: "alpaca-train",
         "uidb64": lambda: "MQ",
         "token": lambda: "set-password",
+        "token_id": lambda: api_token_create(user=user or world["users"][ANNOTATOR], name="t")[0].pk,
     }
     return {key: make() for key, make in values.items() if f":{key}>" in route or f"<{key}>" in route}
 
@@ -161,6 +166,7 @@ def form_for(name: str, method: str, world, user) -> dict:
         "annotation:members": lambda: {"username": "newcomer", "role": ANNOTATOR, "action": "set"},
         "scaling:run_rerun": lambda: {"rung": world["rung"].pk, "hyperparameters": "lr=2e-5"},
         "scaling:batch_run_start": lambda: {"ladder": world["ladder"].pk},
+        "api_tokens:list": lambda: {"name": "nightly export", "days": "30"},
     }
     return bodies.get(name, dict)()
 
@@ -200,8 +206,9 @@ def test_roles_below_the_minimum_are_refused_and_the_others_succeed(name, method
 
 @pytest.mark.parametrize("name", sorted(set(VIEWS) - set(PROJECT_VIEWS)))
 def test_pages_outside_projects_answer_each_of_their_methods(name, world):
+    user = world["users"][ANNOTATOR]
     for method in sorted(VIEWS[name]):
-        response = send(logged_in(world["users"][ANNOTATOR]), method, url_for(name, world, None), {})
+        response = send(logged_in(user), method, url_for(name, world, user), form_for(name, method, world, user))
         assert succeeded(name, method, response.status_code), (name, method, response.status_code)
 
 
