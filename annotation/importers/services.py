@@ -43,8 +43,8 @@ READERS: dict[str, Callable[..., Iterator[StagedMessage]]] = {
 # database's single write lock for longer than one chunk.
 CHUNK_ROWS = 5000
 JOB_PROGRESS_SECONDS = 0.5
-# A running job writes its heartbeat this often, from a thread of its own.
-HEARTBEAT_SECONDS = 10.0
+# A running job beats this many times within IMPORT_STALE_SECONDS, from a thread of its own.
+HEARTBEATS_PER_STALE_LIMIT = 6
 # A job sent this recently may not be visible on its queue yet.
 PENDING_GRACE = timedelta(seconds=5)
 # Sent again after this long even when the queue looks full, as a backstop.
@@ -411,12 +411,6 @@ def import_job_process(*, job_id: int) -> None:
                 )
 
 
-def _import_queue() -> str:
-    from annotation.tasks import import_job_run
-
-    return import_job_run.queue or settings.CELERY_TASK_DEFAULT_QUEUE
-
-
 def import_jobs_recover(*, stale_after: timedelta | None = None) -> list[int]:
     """Re-enqueue import jobs the broker may have lost or whose worker died.
 
@@ -459,7 +453,7 @@ def import_jobs_recover(*, stale_after: timedelta | None = None) -> list[int]:
         .exclude(pk__in=recovered)
     )
     if pending:
-        if queued_messages(_import_queue()) < len(pending):
+        if queued_messages(settings.CELERY_TASK_DEFAULT_QUEUE) < len(pending):
             lost = pending
         else:
             lost = [
@@ -522,7 +516,7 @@ class _JobProgressWriter:
 
 
 class _Heartbeat:
-    """Writes a running job's heartbeat every HEARTBEAT_SECONDS from its own thread.
+    """Writes a running job's heartbeat several times per stale limit, from its own thread.
 
     Beats for the whole attempt, whatever phase it is in, and only while the
     row still shows this attempt running, so a job recovery took over is not
@@ -538,10 +532,10 @@ class _Heartbeat:
 
     def _beat(self) -> None:
         try:
-            while not self.stopped.wait(HEARTBEAT_SECONDS):
-                ImportJob.objects.filter(
-                    pk=self.job_id, status=ImportJob.RUNNING, attempts=self.attempt
-                ).update(heartbeat_at=timezone.now())
+            interval = settings.IMPORT_STALE_SECONDS / HEARTBEATS_PER_STALE_LIMIT
+            this_attempt = Q(pk=self.job_id, status=ImportJob.RUNNING, attempts=self.attempt)
+            while not self.stopped.wait(interval):
+                ImportJob.objects.filter(this_attempt).update(heartbeat_at=timezone.now())
         finally:
             connection.close()
 
