@@ -151,6 +151,9 @@ class JsonDocument:
         self.base = 0
         self._base_line = 1
         self._base_column = 1
+        # The last position whose line was asked, and that line.
+        self._line_pos = 0
+        self._line = 1
         self.eof = False
 
     def close(self) -> None:
@@ -190,7 +193,14 @@ class JsonDocument:
         return self.text[pos - self.base] if self._has(pos) else ""
 
     def line_at(self, pos: int) -> int:
-        return self._line_column(pos)[0]
+        """The line of `pos`, counted on from the last one asked: records come in order."""
+        if pos < self.base:
+            return self._rescan(pos)[0]
+        if pos < self._line_pos or self._line_pos < self.base:
+            self._line_pos, self._line = self.base, self._base_line
+        self._line += self.text.count("\n", self._line_pos - self.base, pos - self.base)
+        self._line_pos = pos
+        return self._line
 
     def _line_column(self, pos: int) -> tuple[int, int]:
         if pos < self.base:
