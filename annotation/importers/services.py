@@ -328,9 +328,14 @@ def import_job_execute(*, job: ImportJob, progress: ProgressCallback | None = No
         else:
             import_job_fail(job=job, reason=f"gave up after {job.attempts} attempts: {reason}")
         raise ImportInterrupted(str(exc)) from exc
-    except BaseException as exc:
+    except (Exception, KeyboardInterrupt) as exc:
         _stop(heartbeat, writer)
-        import_job_fail(job=job, reason=f"{type(exc).__name__}: {exc}")
+        import_job_fail(job=job, reason=f"{type(exc).__name__}: {exc}".rstrip(": "))
+        raise
+    except BaseException:
+        # The worker is being stopped: the job stays running, its heartbeat
+        # stops, and recovery gives it to another worker.
+        _stop(heartbeat, writer)
         raise
     _stop(heartbeat, writer)
     job.finish(format=result.format, added=result.added, skipped=result.skipped)

@@ -131,7 +131,7 @@ def test_a_job_that_kills_every_worker_fails_at_its_attempt_limit(project, tmp_p
     )
     for attempt in (1, 2):
         worker = start_worker()
-        wait_for(lambda: running_attempt(job.pk, attempt), 60, f"attempt {attempt} to start")
+        wait_for(lambda n=attempt: running_attempt(job.pk, n), 60, f"attempt {attempt} to start")
         worker.kill()
         worker.wait()
 
