@@ -184,6 +184,7 @@ def import_upload(request, project_id: int):
 @csrf_protect
 def _import_upload_form(request, project):
     errors = []
+    status = 400
     if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is None:
@@ -197,6 +198,9 @@ def _import_upload_form(request, project):
                     format=request.POST.get("format", ""),
                     created_by=request.user,
                 )
+            except import_jobs.UploadQuotaExceeded as refused:
+                errors.append(str(refused))
+                status = 413
             except ValidationError as error:
                 errors.extend(error.messages)
             else:
@@ -206,7 +210,7 @@ def _import_upload_form(request, project):
         request,
         "annotation/import_upload.html",
         {"project": project, "jobs": jobs, "errors": errors},
-        status=400 if errors else 200,
+        status=status if errors else 200,
     )
 
 

@@ -139,6 +139,10 @@ class Chat(models.Model):
     corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="chats")
     external_id = models.CharField(max_length=255)
     title = models.CharField(max_length=255, blank=True)
+    # The import that created it, so a failed import can remove what it added.
+    import_job = models.ForeignKey(
+        "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -157,6 +161,10 @@ class Message(models.Model):
     sent_at = models.DateTimeField()
     text = models.TextField()
     metadata = models.JSONField(default=dict, blank=True)
+    # The import that added it, so a failed import can remove what it added.
+    import_job = models.ForeignKey(
+        "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -376,14 +384,25 @@ class BatchItem(models.Model):
         ]
 
 
+class ImportJobTransitionError(Exception):
+    """An import job was asked to move to a status it cannot reach from its own."""
+
+
 class ImportJob(models.Model):
-    """An import run; the upload form and the command both record one."""
+    """An import run; the upload form and the command both record one.
+
+    Its status moves only through the transition methods below, which refuse
+    an illegal move: pending → running (`start`), running → done (`finish`),
+    running → pending (`requeue`: interrupted or orphaned, tried again), and
+    pending or running → failed (`fail`). Done and failed are final.
+    """
 
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
     STATUSES = [(PENDING, "Pending"), (RUNNING, "Running"), (DONE, "Done"), (FAILED, "Failed")]
+    DEFAULT_MAX_ATTEMPTS = 3
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
     corpus_name = models.CharField(max_length=200, default="default")
@@ -396,12 +415,76 @@ class ImportJob(models.Model):
     messages_added = models.PositiveIntegerField(default=0)
     messages_skipped = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Attempts started; a job whose worker dies every time fails at the limit.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=DEFAULT_MAX_ATTEMPTS)
+    # Written while running; a running job whose heartbeat stopped is orphaned.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the broker last took its message; null until then (a lost publish).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="importjob_status_heartbeat")]
 
     @property
     def is_final(self) -> bool:
         return self.status in {self.DONE, self.FAILED}
+
+    def _move(self, allowed_from: set[str], to: str) -> None:
+        if self.status not in allowed_from:
+            raise ImportJobTransitionError(
+                f"import job {self.pk} is {self.status}; it cannot become {to}"
+            )
+        self.status = to
+
+    def start(self) -> None:
+        """Begin an attempt: pending → running."""
+        self._move({self.PENDING}, self.RUNNING)
+        now = timezone.now()
+        self.attempts += 1
+        self.started_at = now
+        self.heartbeat_at = now
+        self.finished_at = None
+        self.bytes_done = 0
+        self.save(
+            update_fields=[
+                "status", "attempts", "started_at", "heartbeat_at", "finished_at", "bytes_done",
+            ]
+        )
+
+    def finish(self, *, format: str, added: int, skipped: int) -> None:
+        """The import committed: running → done, with its counts."""
+        self._move({self.RUNNING}, self.DONE)
+        self.format = format
+        self.messages_added = added
+        self.messages_skipped = skipped
+        self.bytes_done = self.bytes_total
+        self.error = ""
+        self.finished_at = timezone.now()
+        self.save(
+            update_fields=[
+                "status", "format", "messages_added", "messages_skipped", "bytes_done",
+                "error", "finished_at",
+            ]
+        )
+
+    def fail(self, reason: str) -> None:
+        """Give up with `reason`: pending or running → failed."""
+        self._move({self.PENDING, self.RUNNING}, self.FAILED)
+        self.error = reason
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "error", "finished_at"])
+
+    def requeue(self, reason: str) -> None:
+        """Stopped for a reason outside the file; tried again: running → pending."""
+        self._move({self.RUNNING}, self.PENDING)
+        self.error = reason
+        self.heartbeat_at = None
+        self.enqueued_at = None
+        self.save(update_fields=["status", "error", "heartbeat_at", "enqueued_at"])

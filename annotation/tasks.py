@@ -1,22 +1,28 @@
 """Celery tasks of the annotation app: thin, taking ids, safe to redeliver."""
 
 from celery import shared_task
-
-# Attempts after the database connection dropped mid-import.
-IMPORT_RETRIES = 3
+from celery.signals import worker_ready
 
 
-@shared_task(name="annotation.import_job_run", bind=True, max_retries=IMPORT_RETRIES)
-def import_job_run(self, import_job_id: int, **kwargs) -> None:
-    from annotation.importers import ImportInterrupted, import_job_execute, import_job_requeue
-    from annotation.models import ImportJob
+# Acknowledged only once it ends, so a worker that dies mid-import gives the
+# message back; the job's attempt count, not the broker, bounds how often it runs.
+@shared_task(name="annotation.import_job_run", acks_late=True, reject_on_worker_lost=True)
+def import_job_run(import_job_id: int, **kwargs) -> None:
+    from annotation.importers import import_job_process
 
-    job = ImportJob.objects.filter(pk=import_job_id).select_related("project").first()
-    if job is None or job.is_final:
-        return  # deleted, or redelivered after it finished
-    try:
-        import_job_execute(job=job)
-    except ImportInterrupted as interrupted:
-        if self.request.retries < self.max_retries:
-            import_job_requeue(job=job)
-            raise self.retry(exc=interrupted, countdown=2 ** self.request.retries)
+    import_job_process(job_id=import_job_id)
+
+
+@shared_task(name="annotation.import_jobs_recover")
+def import_jobs_recover_task(**kwargs) -> None:
+    from annotation.importers import import_jobs_recover
+
+    import_jobs_recover()
+
+
+@worker_ready.connect
+def recover_imports_on_worker_start(sender=None, **kwargs) -> None:
+    """A (re)started worker re-enqueues imports whose messages may have been lost."""
+    from annotation.importers import import_jobs_recover
+
+    import_jobs_recover()

@@ -186,6 +186,10 @@ WHITENOISE_USE_FINDERS = True
 
 # Largest import upload; a larger declared Content-Length is refused before reading.
 IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", 512 * 1024 * 1024))
+# Bytes of uploads one project may have stored and waiting to import; more is refused.
+IMPORT_PROJECT_QUOTA_BYTES = int(os.environ.get("IMPORT_PROJECT_QUOTA_BYTES", 2 * 1024 * 1024 * 1024))
+# A running import whose heartbeat is older than this is taken to be orphaned.
+IMPORT_STALE_SECONDS = int(os.environ.get("IMPORT_STALE_SECONDS", 120))
 # Uploads above this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -230,12 +234,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# The database knows which rung jobs are pending; this puts back on the broker
-# any whose messages were lost (a broker restarted without its data).
+# The database knows which rung and import jobs are pending; this puts back on
+# the broker any whose messages were lost (a broker restarted without its data)
+# and any whose worker died.
 CELERY_BEAT_SCHEDULE = {
     "recover-rung-jobs": {
         "task": "training.jobs_recover",
         "schedule": float(os.environ.get("TRAINING_RECOVER_SECONDS", 60)),
+    },
+    "recover-import-jobs": {
+        "task": "annotation.import_jobs_recover",
+        "schedule": float(os.environ.get("IMPORT_RECOVER_SECONDS", 60)),
     },
 }
 

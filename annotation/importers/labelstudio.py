@@ -8,11 +8,12 @@ do the annotators' choices, under "labelstudio".
 """
 
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from annotation.importers.errors import ImportFailed, json_type_name
-from annotation.importers.reading import JsonDocument, ReadProgress, decode_document
+from annotation.importers.reading import JsonDocument, ReadProgress
 from annotation.importers.records import (
     FieldProblem,
     StagedMessage,
@@ -33,21 +34,20 @@ MESSAGE_KEYS = ("id", "chat", "sender", "sent_at", "text")
 def read_messages(path: Path, *, progress: ReadProgress, name: str) -> Iterator[StagedMessage]:
     file = name
     file_no = progress.file_no(file)
-    doc = JsonDocument(decode_document(path.read_bytes(), file=file), file=file)
-    total_chars = max(len(doc.text), 1)
-    for index, pos in doc.elements(doc.start(), path=None):
-        path_label = f"[{index}]"
-        task = doc.value(pos, path=path_label)
-        line = doc.line_at(pos)
-        try:
-            message = _message(task, index, line, file_no, path_label)
-        except FieldProblem as exc:
-            raise ImportFailed(
-                exc.problem, file=file, line=line, path=path_label, field=exc.field
-            ) from None
-        progress.done_bytes = progress.total_bytes * doc.pos // total_chars
-        yield message
-    doc.finish()
+    doc = JsonDocument(lambda: open(path, "rb"), file=file, progress=progress)
+    with closing(doc):
+        for index, pos in doc.elements(doc.start(), path=None):
+            path_label = f"[{index}]"
+            task = doc.value(pos, path=path_label)
+            line = doc.line_at(pos)
+            try:
+                message = _message(task, index, line, file_no, path_label)
+            except FieldProblem as exc:
+                raise ImportFailed(
+                    exc.problem, file=file, line=line, path=path_label, field=exc.field
+                ) from None
+            yield message
+        doc.finish()
 
 
 def _message(task, index: int, line: int, file_no: int, path: str) -> StagedMessage:

@@ -1,25 +1,32 @@
-"""The import services: `messages_import` and `import_job_execute`."""
+"""The import services: `messages_import`, and running, claiming and recovering `ImportJob`s."""
 
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotation import services
 from annotation.importers import csvfile, irc, jsonl, labelstudio, slack, telegram
 from annotation.importers.detect import FORMATS, detect_format
 from annotation.importers.errors import ImportFailed
+from annotation.importers.jobs import import_job_enqueue_on_commit, upload_discard
 from annotation.importers.reading import ReadProgress
 from annotation.importers.records import StagedMessage
 from annotation.importers.staging import Duplicate, PreparedChunk, Staging
-from annotation.models import ImportJob, Project
+from annotation.models import Chat, ImportJob, Message, Project
+
+logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -31,9 +38,19 @@ READERS: dict[str, Callable[..., Iterator[StagedMessage]]] = {
     "irc": irc.read_messages,
     "labelstudio": labelstudio.read_messages,
 }
-# Rows staged per round trip; progress is reported once a chunk.
+# Rows staged per round trip; progress is reported once a chunk. On SQLite a
+# job's import also commits once a chunk, so no write transaction holds the
+# database's single write lock for longer than one chunk.
 CHUNK_ROWS = 5000
 JOB_PROGRESS_SECONDS = 0.5
+# A running job beats this many times within IMPORT_STALE_SECONDS, from a thread of its own.
+HEARTBEATS_PER_STALE_LIMIT = 6
+# A job sent this recently may not be visible on its queue yet.
+PENDING_GRACE = timedelta(seconds=5)
+# Sent again after this long even when the queue looks full, as a backstop.
+PENDING_RESEND = timedelta(hours=1)
+# After the database connection dropped, the next attempt waits this long (doubling).
+RETRY_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,7 @@ def messages_import(
     format: str | None = None,
     progress: ProgressCallback | None = None,
     file_name: str = "",
+    job_id: int | None = None,
 ) -> ImportResult:
     """Import the messages of one file into a project's corpus, all or nothing.
 
@@ -79,37 +97,105 @@ def messages_import(
     stored file's: an upload is kept as `upload.<suffix>`, but its errors
     name the file the lead chose, and an IRC log's chat and date still come
     from that name.
+
+    Rows added are marked with `job_id`. On SQLite, outside a caller's
+    transaction, a job's import commits chunk by chunk so annotators can
+    write between chunks (SQLite has one writer); all or nothing is then kept
+    by removing the job's rows when it fails. Elsewhere it is one transaction.
     """
     started = time.perf_counter()
     path = Path(path)
     name = file_name or path.name
-    # The transaction is opened here rather than by a decorator so that
-    # `seconds` includes the commit, where the foreign keys are checked.
-    with transaction.atomic():
-        format = resolve_format(path, format, name)
-        corpus = services.corpus_get_or_create(project=project, name=corpus_name)
-        tracker = ReadProgress(total_bytes=input_size(path))
-        staging = Staging(corpus_id=corpus.pk)
-        staging.create()
-        messages = READERS[format](path, progress=tracker, name=name)
-        # Closed explicitly so the reading thread stops before a failed import rolls back.
-        with closing(_read_ahead(messages, tracker, prepare=staging.prepare)) as chunks:
-            for chunk, done_bytes in chunks:
-                staging.add(chunk)
-                if progress is not None:
-                    progress(done_bytes, tracker.total_bytes)
-        duplicate = staging.first_duplicate()
-        if duplicate is not None:
-            raise _duplicate_error(duplicate, tracker.files)
-        staging.finish()
-    if progress is not None:
-        progress(tracker.total_bytes, tracker.total_bytes)
+    if job_id is not None:
+        # What an earlier attempt of this job left behind (a worker killed mid-import).
+        imported_rows_remove(job_id=job_id)
+    in_chunks = job_id is not None and _commits_in_chunks()
+    if not in_chunks:
+        # Opened here rather than by a decorator so that `seconds` includes
+        # the commit, where the foreign keys are checked.
+        with transaction.atomic():
+            format, staging = _import(
+                project, path, corpus_name, format, progress, name, job_id, in_chunks=False
+            )
+    else:
+        try:
+            format, staging = _import(
+                project, path, corpus_name, format, progress, name, job_id, in_chunks=True
+            )
+        except BaseException:
+            imported_rows_remove(job_id=job_id)
+            raise
     return ImportResult(
         format=format,
         added=staging.added,
         skipped=staging.rows - staging.added,
         seconds=time.perf_counter() - started,
     )
+
+
+def _commits_in_chunks() -> bool:
+    return connection.vendor == "sqlite" and not connection.in_atomic_block
+
+
+def _import(
+    project: Project,
+    path: Path,
+    corpus_name: str,
+    format: str | None,
+    progress: ProgressCallback | None,
+    name: str,
+    job_id: int | None,
+    *,
+    in_chunks: bool,
+) -> tuple[str, Staging]:
+    format = resolve_format(path, format, name)
+    corpus = services.corpus_get_or_create(project=project, name=corpus_name)
+    tracker = ReadProgress(total_bytes=input_size(path))
+    staging = Staging(corpus_id=corpus.pk, job_id=job_id)
+    staging.create()
+    chunk_transaction = transaction.atomic if in_chunks else nullcontext
+    try:
+        messages = READERS[format](path, progress=tracker, name=name)
+        # Closed explicitly so the reading thread stops before a failed import rolls back.
+        with closing(_read_ahead(messages, tracker, prepare=staging.prepare)) as chunks:
+            for chunk, done_bytes in chunks:
+                with chunk_transaction():
+                    staging.add(chunk)
+                if progress is not None:
+                    progress(done_bytes, tracker.total_bytes)
+        duplicate = staging.first_duplicate()
+        if duplicate is not None:
+            raise _duplicate_error(duplicate, tracker.files)
+    except BaseException:
+        if in_chunks:
+            # Committed chunk by chunk, the temporary tables outlive the failure;
+            # in one transaction they go with its rollback.
+            staging.finish()
+        raise
+    staging.finish()
+    if progress is not None:
+        progress(tracker.total_bytes, tracker.total_bytes)
+    return format, staging
+
+
+def imported_rows_remove(*, job_id: int) -> int:
+    """Delete the messages (and the chats they alone used) an import job added.
+
+    Chunk by chunk, each its own transaction when not inside one, for the
+    same reason the import commits in chunks. Returns the messages removed.
+    """
+    removed = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Message.objects.filter(import_job_id=job_id).values_list("pk", flat=True)[:CHUNK_ROWS]
+            )
+            if not ids:
+                break
+            Message.objects.filter(pk__in=ids).delete()
+        removed += len(ids)
+    Chat.objects.filter(import_job_id=job_id, messages__isnull=True).delete()
+    return removed
 
 
 def _duplicate_error(duplicate: Duplicate, files: list[str]) -> ImportFailed:
@@ -193,33 +279,30 @@ def _connection_errors() -> tuple[type[Exception], ...]:
     return (OperationalError, InterfaceError, driver.OperationalError, driver.InterfaceError)
 
 
-def import_job_requeue(*, job: ImportJob) -> ImportJob:
-    """Put an interrupted job back to pending, keeping why it stopped."""
-    job.status = ImportJob.PENDING
-    job.finished_at = None
-    job.save(update_fields=["status", "finished_at"])
-    return job
-
-
 def import_job_execute(*, job: ImportJob, progress: ProgressCallback | None = None) -> ImportJob:
     """Run an import job: RUNNING, then DONE with counts or FAILED with the error.
 
-    While the import's transaction is open, `bytes_done` is written at most
-    every half second through a second connection, so a page polling the job
-    sees it move; where that cannot be seen (SQLite's single writer, or a
-    caller's open transaction) it is written once at the end.
+    A pending job is started here (the command runs its job so); a worker's
+    job was started by `import_job_claim`. While it runs, a thread writes its
+    heartbeat, and `bytes_done` is written at most every half second through
+    a second connection, so a page polling the job sees it move; inside a
+    caller's open transaction neither can be seen, and both wait for the end.
+
+    A dropped database connection raises `ImportInterrupted` after putting the
+    job back to pending (or failing it at its last attempt). The upload is
+    deleted once the job is done or failed.
     """
+    if job.status != ImportJob.RUNNING:
+        job.start()
     path = Path(job.path)
-    job.status = ImportJob.RUNNING
-    job.error = ""
-    job.bytes_done = 0
-    job.finished_at = None
     try:
         job.bytes_total = input_size(path)
     except OSError:
         job.bytes_total = 0
-    job.save(update_fields=["status", "error", "bytes_done", "bytes_total", "finished_at"])
-    writer = _JobProgressWriter(job_id=job.pk) if _can_write_beside() else None
+    job.save(update_fields=["bytes_total"])
+    beside = not connection.in_atomic_block
+    writer = _JobProgressWriter(job_id=job.pk) if beside else None
+    heartbeat = _Heartbeat(job_id=job.pk, attempt=job.attempts) if beside else None
     try:
         result = messages_import(
             project=job.project,
@@ -228,44 +311,167 @@ def import_job_execute(*, job: ImportJob, progress: ProgressCallback | None = No
             format=job.format or None,
             progress=_fan_out(writer.report if writer else None, progress),
             file_name=job.file_name,
+            job_id=job.pk,
         )
     except ImportFailed as exc:
-        _job_finish(job, status=ImportJob.FAILED, error=str(exc))
+        _stop(heartbeat, writer)
+        import_job_fail(job=job, reason=str(exc))
         return job
     except _connection_errors() as exc:
+        _stop(heartbeat, writer)
         # The transaction died with its connection, so nothing was written.
-        # A fresh connection records that; the caller may run the job again.
+        # A fresh connection records that; the job runs again while it has attempts.
         connection.close()
-        _job_finish(job, status=ImportJob.FAILED, error=f"{CONNECTION_LOST}: {exc}".strip())
+        reason = f"{CONNECTION_LOST}: {exc}".strip()
+        if job.attempts < job.max_attempts:
+            job.requeue(reason)
+        else:
+            import_job_fail(job=job, reason=f"gave up after {job.attempts} attempts: {reason}")
         raise ImportInterrupted(str(exc)) from exc
-    except Exception as exc:
-        _job_finish(job, status=ImportJob.FAILED, error=f"{type(exc).__name__}: {exc}")
+    except (Exception, KeyboardInterrupt) as exc:
+        _stop(heartbeat, writer)
+        import_job_fail(job=job, reason=f"{type(exc).__name__}: {exc}".rstrip(": "))
         raise
-    finally:
-        if writer is not None:
-            writer.close()
-    job.format = result.format
-    job.messages_added = result.added
-    job.messages_skipped = result.skipped
-    job.bytes_done = job.bytes_total
-    _job_finish(job, status=ImportJob.DONE, error="")
+    except BaseException:
+        # The worker is being stopped: the job stays running, its heartbeat
+        # stops, and recovery gives it to another worker.
+        _stop(heartbeat, writer)
+        raise
+    _stop(heartbeat, writer)
+    job.finish(format=result.format, added=result.added, skipped=result.skipped)
+    _after_commit(lambda: upload_discard(job=job))
     return job
 
 
-def _job_finish(job: ImportJob, *, status: str, error: str) -> None:
-    job.status = status
-    job.error = error
-    job.finished_at = timezone.now()
-    job.save(
-        update_fields=[
-            "status", "error", "finished_at", "format", "bytes_done",
-            "messages_added", "messages_skipped",
-        ]
+def import_job_fail(*, job: ImportJob, reason: str) -> ImportJob:
+    """Fail the job with `reason`, remove any rows it added and delete its upload."""
+    job.fail(reason)
+    imported_rows_remove(job_id=job.pk)
+    _after_commit(lambda: upload_discard(job=job))
+    return job
+
+
+def _after_commit(action: Callable[[], None]) -> None:
+    # A file deleted inside a transaction that then rolls back would be lost.
+    transaction.on_commit(action)
+
+
+def _stop(*helpers) -> None:
+    for helper in helpers:
+        if helper is not None:
+            helper.close()
+
+
+def _stale_after() -> timedelta:
+    return timedelta(seconds=settings.IMPORT_STALE_SECONDS)
+
+
+def import_job_claim(*, job_id: int) -> ImportJob | None:
+    """Start the job's next attempt, or None when there is nothing to do.
+
+    Nothing to do: the job is gone or final (a redelivered message), or
+    another worker holds it with a fresh heartbeat. A job out of attempts
+    fails here, naming its last error, so a job that kills its worker every
+    time is not run forever.
+    """
+    gave_up = None
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().select_related("project").filter(pk=job_id).first()
+        if job is None or job.is_final:
+            return None
+        if job.status == ImportJob.RUNNING:
+            if job.heartbeat_at and timezone.now() - job.heartbeat_at < _stale_after():
+                return None
+            job.requeue(_orphaned_reason(job))
+        if job.attempts >= job.max_attempts:
+            gave_up = job
+        else:
+            job.start()
+    if gave_up is not None:
+        import_job_fail(job=gave_up, reason=_gave_up_reason(gave_up))
+        return None
+    return job
+
+
+def _orphaned_reason(job: ImportJob) -> str:
+    return f"attempt {job.attempts}: the worker stopped (no heartbeat) before the import ended"
+
+
+def _gave_up_reason(job: ImportJob) -> str:
+    return f"gave up after {job.attempts} attempts; the last: {job.error}"
+
+
+def import_job_process(*, job_id: int) -> None:
+    """Claim and run one import job; an interrupted one is queued again after a pause."""
+    job = import_job_claim(job_id=job_id)
+    if job is None:
+        return
+    try:
+        import_job_execute(job=job)
+    except ImportInterrupted:
+        if job.status == ImportJob.PENDING:
+            with transaction.atomic():
+                import_job_enqueue_on_commit(
+                    job_id=job.pk, countdown=RETRY_SECONDS * 2 ** (job.attempts - 1)
+                )
+
+
+def import_jobs_recover(*, stale_after: timedelta | None = None) -> list[int]:
+    """Re-enqueue import jobs the broker may have lost or whose worker died.
+
+    Pending jobs go back on the queue when it holds fewer messages than there
+    are pending jobs (a broker that restarted and kept nothing, a publish that
+    failed), or when they were sent over PENDING_RESEND ago. A running job
+    whose heartbeat is older than `stale_after` (IMPORT_STALE_SECONDS) lost
+    its worker: it goes back to pending, or fails when out of attempts.
+    Redelivery is harmless: the claim skips jobs that are final or held by a
+    live worker. Runs when a worker starts and on the beat schedule.
+    """
+    from training.services import queued_messages
+
+    stale_after = stale_after or _stale_after()
+    now = timezone.now()
+    recovered: list[int] = []
+    stale_ids = list(
+        ImportJob.objects.filter(status=ImportJob.RUNNING)
+        .filter(Q(heartbeat_at__lt=now - stale_after) | Q(heartbeat_at__isnull=True))
+        .values_list("pk", flat=True)
     )
-
-
-def _can_write_beside() -> bool:
-    return connection.vendor == "postgresql" and not connection.in_atomic_block
+    for job_id in stale_ids:
+        gave_up = None
+        with transaction.atomic():
+            job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+            fresh = job and job.heartbeat_at and job.heartbeat_at >= now - stale_after
+            if job is None or job.status != ImportJob.RUNNING or fresh:
+                continue
+            job.requeue(_orphaned_reason(job))
+            if job.attempts >= job.max_attempts:
+                gave_up = job
+            else:
+                import_job_enqueue_on_commit(job_id=job.pk)
+                recovered.append(job.pk)
+        if gave_up is not None:
+            import_job_fail(job=gave_up, reason=_gave_up_reason(gave_up))
+    pending = list(
+        ImportJob.objects.filter(status=ImportJob.PENDING)
+        .filter(Q(enqueued_at__lt=now - PENDING_GRACE) | Q(enqueued_at__isnull=True))
+        .exclude(pk__in=recovered)
+    )
+    if pending:
+        if queued_messages(settings.CELERY_TASK_DEFAULT_QUEUE) < len(pending):
+            lost = pending
+        else:
+            lost = [
+                job for job in pending
+                if job.enqueued_at is None or job.enqueued_at < now - PENDING_RESEND
+            ]
+        with transaction.atomic():
+            for job in lost:
+                import_job_enqueue_on_commit(job_id=job.pk)
+                recovered.append(job.pk)
+    if recovered:
+        logger.warning("re-enqueued %d import jobs: %s", len(recovered), recovered)
+    return recovered
 
 
 def _fan_out(*callbacks: ProgressCallback | None) -> ProgressCallback | None:
@@ -312,3 +518,32 @@ class _JobProgressWriter:
     def _close_connection() -> None:
         # Looked up in the writer's thread: `connection` is per thread.
         connection.close()
+
+
+class _Heartbeat:
+    """Writes a running job's heartbeat several times per stale limit, from its own thread.
+
+    Beats for the whole attempt, whatever phase it is in, and only while the
+    row still shows this attempt running, so a job recovery took over is not
+    kept alive by the worker it gave up on.
+    """
+
+    def __init__(self, *, job_id: int, attempt: int):
+        self.job_id = job_id
+        self.attempt = attempt
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="import-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _beat(self) -> None:
+        try:
+            interval = settings.IMPORT_STALE_SECONDS / HEARTBEATS_PER_STALE_LIMIT
+            this_attempt = Q(pk=self.job_id, status=ImportJob.RUNNING, attempts=self.attempt)
+            while not self.stopped.wait(interval):
+                ImportJob.objects.filter(this_attempt).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join()

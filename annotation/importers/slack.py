@@ -10,13 +10,15 @@ Join, leave, topic and similar notices are not chat and are skipped.
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from django.conf import settings
 
 from annotation.importers.errors import ImportFailed, json_type_name
-from annotation.importers.reading import JsonDocument, ReadProgress, decode_document
+from annotation.importers.reading import JsonDocument, ReadProgress
 from annotation.importers.records import (
     FieldProblem,
     StagedMessage,
@@ -47,7 +49,7 @@ class ExportFiles:
 
     An archive whose members unpack to more than IMPORT_MAX_BYTES in all is
     refused from its directory, before any member is read: a few megabytes
-    can declare gigabytes. A member is read whole but never past the size its
+    can declare gigabytes. A member is streamed but never past the size its
     entry declares, since zipfile stops there and then fails the CRC check, so
     an entry that understates its size cannot unpack more than it declared.
     """
@@ -78,19 +80,40 @@ class ExportFiles:
             return f"{self.name}:{name}"
         return f"{self.name}/{name}"
 
-    def read(self, name: str) -> bytes:
+    def opener(self, name: str) -> Callable[[], BinaryIO]:
+        """Opens the file `name` of the export for reading from its start."""
         if self.zip is None:
-            return (self.path / name).read_bytes()
-        try:
-            return self.zip.read(name)
-        except (zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
-            raise ImportFailed(
-                f"unreadable in the archive: {exc}", file=self.display(name)
-            ) from None
+            return lambda: open(self.path / name, "rb")
+        return lambda: _ArchiveMember(self.zip, name, file=self.display(name))
 
     def close(self) -> None:
         if self.zip is not None:
             self.zip.close()
+
+
+class _ArchiveMember:
+    """A member of the archive read as a stream; a damaged one fails naming itself."""
+
+    ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError)
+
+    def __init__(self, archive: zipfile.ZipFile, name: str, *, file: str):
+        self.file = file
+        try:
+            self.stream = archive.open(name)
+        except self.ERRORS as exc:
+            raise self._unreadable(exc) from None
+
+    def _unreadable(self, exc: Exception) -> ImportFailed:
+        return ImportFailed(f"unreadable in the archive: {exc}", file=self.file)
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.stream.read(size)
+        except self.ERRORS as exc:
+            raise self._unreadable(exc) from None
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 def _open_zip(path: Path, name: str) -> zipfile.ZipFile:
@@ -119,8 +142,7 @@ def read_messages(path: Path, *, progress: ReadProgress, name: str) -> Iterator[
     # file kept under its own name can take its channel from its folder.
     channel = path.parent.name if DAY_FILE.fullmatch(path.name) else PurePosixPath(name).stem
     file_no = progress.file_no(file)
-    yield from _read_day(path.read_bytes(), file, channel, file_no, {})
-    progress.done_bytes += path.stat().st_size
+    yield from _read_day(lambda: open(path, "rb"), file, channel, file_no, {}, progress)
 
 
 def _read_export(export: ExportFiles, progress: ReadProgress) -> Iterator[StagedMessage]:
@@ -144,28 +166,29 @@ def _read_export(export: ExportFiles, progress: ReadProgress) -> Iterator[Staged
             )
             for day in days:
                 file = export.display(day)
-                yield from _read_day(export.read(day), file, folder, progress.file_no(file), users)
+                yield from _read_day(export.opener(day), file, folder, progress.file_no(file), users)
                 progress.done_bytes += export.sizes[day]
 
 
 def _conversations(export: ExportFiles, name: str) -> list[str]:
     """Folder names of the conversations a list names, in its order."""
     file = export.display(name)
-    doc = JsonDocument(decode_document(export.read(name), file=file), file=file)
-    folders = []
-    for index, pos in doc.elements(doc.start(), path=None):
-        path = f"[{index}]"
-        entry = doc.value(pos, path=path)
-        key = "id" if name.endswith("dms.json") else "name"
-        try:
-            if not isinstance(entry, dict):
-                raise FieldProblem(key, f"expected an object, got {json_type_name(entry)}")
-            folders.append(as_name(get_required(entry, key), key))
-        except FieldProblem as exc:
-            raise ImportFailed(
-                exc.problem, file=file, line=doc.line_at(pos), path=path, field=exc.field
-            ) from None
-    doc.finish()
+    doc = JsonDocument(export.opener(name), file=file)
+    with closing(doc):
+        folders = []
+        for index, pos in doc.elements(doc.start(), path=None):
+            path = f"[{index}]"
+            entry = doc.value(pos, path=path)
+            key = "id" if name.endswith("dms.json") else "name"
+            try:
+                if not isinstance(entry, dict):
+                    raise FieldProblem(key, f"expected an object, got {json_type_name(entry)}")
+                folders.append(as_name(get_required(entry, key), key))
+            except FieldProblem as exc:
+                raise ImportFailed(
+                    exc.problem, file=file, line=doc.line_at(pos), path=path, field=exc.field
+                ) from None
+        doc.finish()
     return folders
 
 
@@ -175,55 +198,62 @@ def _users(export: ExportFiles, root: PurePosixPath) -> dict[str, str]:
     if name not in export.sizes:
         return {}
     file = export.display(name)
-    doc = JsonDocument(decode_document(export.read(name), file=file), file=file)
-    start = doc.start()
-    names = {}
-    if doc.kind_at(start) != "[":
-        doc.value(start)
+    doc = JsonDocument(export.opener(name), file=file)
+    with closing(doc):
+        start = doc.start()
+        names = {}
+        if doc.kind_at(start) != "[":
+            doc.value(start)
+            doc.finish()
+            return names
+        for index, pos in doc.elements(start, path=None):
+            user = doc.value(pos, path=f"[{index}]")
+            if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+                continue
+            profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
+            candidates = (
+                ("profile.real_name", profile.get("real_name")),
+                ("real_name", user.get("real_name")),
+                ("name", user.get("name")),
+            )
+            for key, candidate in candidates:
+                if isinstance(candidate, str) and candidate:
+                    # Checked here, where the line is known: the name becomes a sender.
+                    try:
+                        names[user["id"]] = as_name(candidate, key)
+                    except FieldProblem as exc:
+                        raise ImportFailed(
+                            exc.problem, file=file, line=doc.line_at(pos), path=f"[{index}]",
+                            field=exc.field,
+                        ) from None
+                    break
         doc.finish()
-        return names
-    for index, pos in doc.elements(start, path=None):
-        user = doc.value(pos, path=f"[{index}]")
-        if not isinstance(user, dict) or not isinstance(user.get("id"), str):
-            continue
-        profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
-        candidates = (
-            ("profile.real_name", profile.get("real_name")),
-            ("real_name", user.get("real_name")),
-            ("name", user.get("name")),
-        )
-        for key, candidate in candidates:
-            if isinstance(candidate, str) and candidate:
-                # Checked here, where the line is known: the name becomes a sender.
-                try:
-                    names[user["id"]] = as_name(candidate, key)
-                except FieldProblem as exc:
-                    raise ImportFailed(
-                        exc.problem, file=file, line=doc.line_at(pos), path=f"[{index}]",
-                        field=exc.field,
-                    ) from None
-                break
-    doc.finish()
     return names
 
 
 def _read_day(
-    data: bytes, file: str, channel: str, file_no: int, users: dict[str, str]
+    open_day: Callable[[], BinaryIO],
+    file: str,
+    channel: str,
+    file_no: int,
+    users: dict[str, str],
+    progress: ReadProgress | None = None,
 ) -> Iterator[StagedMessage]:
-    doc = JsonDocument(decode_document(data, file=file), file=file)
-    for index, pos in doc.elements(doc.start(), path=None):
-        path = f"[{index}]"
-        record = doc.value(pos, path=path)
-        line = doc.line_at(pos)
-        try:
-            message = _message(record, channel, users, line, file_no, path)
-        except FieldProblem as exc:
-            raise ImportFailed(
-                exc.problem, file=file, line=line, path=path, field=exc.field
-            ) from None
-        if message is not None:
-            yield message
-    doc.finish()
+    doc = JsonDocument(open_day, file=file, progress=progress)
+    with closing(doc):
+        for index, pos in doc.elements(doc.start(), path=None):
+            path = f"[{index}]"
+            record = doc.value(pos, path=path)
+            line = doc.line_at(pos)
+            try:
+                message = _message(record, channel, users, line, file_no, path)
+            except FieldProblem as exc:
+                raise ImportFailed(
+                    exc.problem, file=file, line=line, path=path, field=exc.field
+                ) from None
+            if message is not None:
+                yield message
+        doc.finish()
 
 
 def _message(

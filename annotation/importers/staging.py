@@ -50,8 +50,10 @@ class Duplicate:
 class Staging:
     """One import's temporary tables; use inside the import's transaction."""
 
-    def __init__(self, *, corpus_id: int):
+    def __init__(self, *, corpus_id: int, job_id: int | None = None):
         self.corpus_id = corpus_id
+        # Marks the chats and messages this import adds, so a failed job can remove them.
+        self.job_id = job_id
         suffix = uuid.uuid4().hex[:16]
         quote = connection.ops.quote_name
         self.chunk_table = quote(f"message_import_chunk_{suffix}")
@@ -117,15 +119,16 @@ class Staging:
         quote = connection.ops.quote_name
         chat_table = quote(Chat._meta.db_table)
         corpus = quote(Chat._meta.get_field("corpus").column)
+        job = quote(Chat._meta.get_field("import_job").column)
         # `WHERE true` keeps SQLite from reading ON CONFLICT as part of a join.
         cursor.execute(
             f"""
-            INSERT INTO {chat_table} ({corpus}, external_id, title)
-            SELECT %s, chat, MAX(chat_title) FROM {self.chunk_table} WHERE true GROUP BY chat
+            INSERT INTO {chat_table} ({corpus}, external_id, title, {job})
+            SELECT %s, chat, MAX(chat_title), %s FROM {self.chunk_table} WHERE true GROUP BY chat
             ON CONFLICT ({corpus}, external_id) DO UPDATE SET title = excluded.title
             WHERE excluded.title <> '' AND {chat_table}.title <> excluded.title
             """,
-            [self.corpus_id],
+            [self.corpus_id, self.job_id],
         )
 
     def _insert_messages(self, cursor) -> int:
@@ -135,12 +138,14 @@ class Staging:
         message_table = quote(Message._meta.db_table)
         message_corpus = quote(Message._meta.get_field("corpus").column)
         message_chat = quote(Message._meta.get_field("chat").column)
+        message_job = quote(Message._meta.get_field("import_job").column)
         cursor.execute(
             f"""
             INSERT INTO {message_table}
-                ({message_corpus}, {message_chat}, external_id, sender, sent_at, text, metadata)
+                ({message_corpus}, {message_chat}, external_id, sender, sent_at, text, metadata,
+                 {message_job})
             SELECT %s, chat.id, staged.external_id, staged.sender, staged.sent_at,
-                   staged.text, staged.metadata
+                   staged.text, staged.metadata, %s
             FROM {self.chunk_table} AS staged
             JOIN {chat_table} AS chat
               ON chat.{chat_corpus} = %s AND chat.external_id = staged.chat
@@ -148,7 +153,7 @@ class Staging:
             ORDER BY staged.file_no, staged.line
             ON CONFLICT ({message_corpus}, external_id) DO NOTHING
             """,
-            [self.corpus_id, self.corpus_id],
+            [self.corpus_id, self.job_id, self.corpus_id],
         )
         return cursor.rowcount
 

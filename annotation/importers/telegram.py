@@ -8,10 +8,11 @@ machine's local time without an offset; otherwise `date`, naive taken as UTC.
 """
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 from annotation.importers.errors import ImportFailed, json_type_name
-from annotation.importers.reading import JsonDocument, ReadProgress, decode_document
+from annotation.importers.reading import JsonDocument, ReadProgress
 from annotation.importers.records import (
     FieldProblem,
     StagedMessage,
@@ -32,21 +33,20 @@ METADATA_KEYS = ("from_id", "reply_to_message_id", "forwarded_from", "media_type
 def read_messages(path: Path, *, progress: ReadProgress, name: str) -> Iterator[StagedMessage]:
     file = name
     file_no = progress.file_no(file)
-    doc = JsonDocument(decode_document(path.read_bytes(), file=file), file=file)
-    reader = _Reader(doc, file, file_no, progress)
-    found = yield from reader.chat(doc.start(), prefix="", top_level=True)
-    doc.finish()
+    doc = JsonDocument(lambda: open(path, "rb"), file=file, progress=progress)
+    with closing(doc):
+        reader = _Reader(doc, file, file_no)
+        found = yield from reader.chat(doc.start(), prefix="", top_level=True)
+        doc.finish()
     if not found:
         raise ImportFailed("not a Telegram export: no 'messages' or 'chats'", file=file)
-    progress.done_bytes = progress.total_bytes
 
 
 class _Reader:
-    def __init__(self, doc: JsonDocument, file: str, file_no: int, progress: ReadProgress):
+    def __init__(self, doc: JsonDocument, file: str, file_no: int):
         self.doc = doc
         self.file = file
         self.file_no = file_no
-        self.progress = progress
 
     def fail(self, exc: FieldProblem, pos: int, path: str | None) -> ImportFailed:
         return ImportFailed(
@@ -85,9 +85,11 @@ class _Reader:
         if deferred_messages is not None:
             if chat_id is None:
                 raise self.fail(FieldProblem("id", "missing"), pos, prefix)
+            # The messages came before the chat's id: read them again, now that it is known.
             end = doc.pos
+            doc.seek(deferred_messages)
             yield from self.messages(deferred_messages, chat_id, title, prefix)
-            doc.pos = end
+            doc.seek(end)
         return found
 
     def chat_list(self, pos: int, *, prefix: str):
@@ -98,7 +100,6 @@ class _Reader:
 
     def messages(self, pos: int, chat_id: str, title: str, prefix: str):
         doc = self.doc
-        total_chars = max(len(doc.text), 1)
         base = f"{prefix}.messages" if prefix else "messages"
         for index, message_pos in doc.elements(pos, path=base):
             path = f"{base}[{index}]"
@@ -108,7 +109,6 @@ class _Reader:
             except FieldProblem as exc:
                 raise self.fail(exc, message_pos, path) from None
             if message is not None:
-                self.progress.done_bytes = self.progress.total_bytes * doc.pos // total_chars
                 yield message
 
     def message(self, record, chat_id: str, title: str, line: int, path: str):

@@ -40,12 +40,16 @@ def import_start(
 
     An empty format is detected from the file. Poll the job until its status
     is "done" or "failed"; a failed import changed nothing and names the file,
-    line and field.
+    line and field. 413 when the file is over the size limit, or when the
+    project's uploads still waiting to import would pass its quota.
     """
     project, _ = project_for(request, project_id, roles=permissions.LEADS)
-    job = jobs.import_job_start(
-        project=project, upload=file, corpus_name=corpus, format=format, created_by=request.auth
-    )
+    try:
+        job = jobs.import_job_start(
+            project=project, upload=file, corpus_name=corpus, format=format, created_by=request.auth
+        )
+    except jobs.UploadQuotaExceeded as refused:
+        return Status(413, {"detail": str(refused)})
     return Status(201, job)
 
 
