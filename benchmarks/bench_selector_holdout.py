@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ats_table1 import BUDGETS, DATASETS, SIZES, TARGET, cell, load  # noqa: E402
+
 from scaling.selection import accept_then_stop  # noqa: E402
 
 AtS = ("ats", 3, 5.0, 0.0, False)
