@@ -10,7 +10,8 @@
 - `diagnose_rungs`: tells a rung that is off the curve of its neighbours (its
   hyper-parameters: the seed paper fixed its 4B rung by lowering its learning
   rate from 2e-4 to 2e-5) from a ladder that is flat or falling as a whole
-  (the data).
+  (the data). Given a `MonotonicityResult`, it follows that result's verdict
+  (`verdict.decide`), so that the two never contradict each other.
 
 Pure numpy/scipy plus the sibling maths modules: no Django import.
 """
@@ -25,7 +26,12 @@ import numpy as np
 
 from scaling.laws import fit_power
 from scaling.verdict import (
+    BREAK,
     DEFAULT_ABSTAIN,
+    FLAT,
+    FLAT_GAIN,
+    MONOTONE,
+    TOO_FEW_ITEMS,
     MonotonicityResult,
     abstention_mask,
     confusion_masks,
@@ -37,6 +43,15 @@ from scaling.verdict import (
 HEALTHY = "healthy"
 RUNG_OFF_CURVE = "rung_off_curve"
 DATA = "data"
+TOO_FEW = "too_few_items"
+
+# Which rung diagnosis each verdict of `verdict.monotonicity` comes with.
+DIAGNOSIS_FOR_VERDICT = {
+    MONOTONE: HEALTHY,
+    BREAK: RUNG_OFF_CURVE,
+    FLAT: DATA,
+    TOO_FEW_ITEMS: TOO_FEW,
+}
 
 # The seed paper's fix for an off-curve rung: a tenth of its learning rate.
 LEARNING_RATE_FACTOR = 0.1
@@ -275,8 +290,9 @@ class RungDiagnosis:
     """Why a ladder does or does not scale.
 
     `kind`: "healthy" (F1 rises), "rung_off_curve" (some rung falls below the
-    curve its neighbours draw: re-run it with other hyper-parameters) or
-    "data" (the ladder is flat or falling as a whole: review the data).
+    curve its neighbours draw: re-run it with other hyper-parameters), "data"
+    (the ladder is flat or falling as a whole: review the data) or
+    "too_few_items" (the eval items cannot tell yet).
     `expected` holds, for each off-curve rung, the F1 its neighbours predict.
     """
 
@@ -313,6 +329,9 @@ def _expected_f1(sizes: np.ndarray, f1: np.ndarray, others: list[int], at: int) 
     other rungs (it bends as a saturating ladder does), or a line in log size
     when only two remain.
     """
+    if len(others) == 1:
+        # A two-rung ladder: the larger rung should at least match the other.
+        return float(f1[others[0]])
     log_sizes = np.log(sizes[others])
     if log_sizes[0] < np.log(sizes[at]) < log_sizes[-1]:
         return float(np.interp(np.log(sizes[at]), log_sizes, f1[others]))
@@ -350,7 +369,7 @@ def diagnose_rungs(
     ci_high: Sequence[float] | None = None,
     learning_rates: Mapping | Sequence | float | None = None,
     off_curve_margin: float = 0.03,
-    flat_gain: float = 0.02,
+    flat_gain: float = FLAT_GAIN,
     max_off_rungs: int | None = None,
 ) -> RungDiagnosis:
     """Tell a rung off its neighbours' curve (hyper-parameters) from a flat ladder (data).
@@ -358,6 +377,12 @@ def diagnose_rungs(
     Takes a `MonotonicityResult` (its bootstrap intervals are used), or
     sizes and F1 as parallel arrays in any order, with optional upper
     confidence bounds `ci_high`; rungs are reported in ascending size.
+
+    From a `MonotonicityResult`, the kind is the one its verdict goes with
+    (`DIAGNOSIS_FOR_VERDICT`): monotone → healthy, flat → data, too few items
+    → too_few_items (saying about how many more would decide), break →
+    rung_off_curve naming, for each break, the rung of its pair that the
+    search below set aside, else the larger one. From bare arrays:
 
     For every rung, the F1 its neighbours predict is the line joining them in
     log size, or at either end of the ladder a power law in error,
@@ -379,8 +404,8 @@ def diagnose_rungs(
       holds the ladder back, so its suspect items go to review.
     - healthy: F1 rises.
     """
-    if isinstance(sizes, MonotonicityResult):
-        result = sizes
+    result = sizes if isinstance(sizes, MonotonicityResult) else None
+    if result is not None:
         size_array, f1_array = np.asarray(result.sizes, float), np.asarray(result.f1, float)
         upper = np.asarray(result.ci_high, float)
         rung_names = list(names) if names is not None else list(result.names)
@@ -423,20 +448,74 @@ def diagnose_rungs(
         off_curve.append((worst, expected[worst]))
         remaining.remove(worst)
 
-    first, last = f1_array[0], f1_array[-1]
+    if result is not None:
+        return _diagnosis_for_verdict(
+            result, off_curve, size_array, f1_array, rung_names, order, learning_rates
+        )
     if off_curve and _rises(f1_array, remaining, flat_gain, off_curve_margin):
         return _off_curve_diagnosis(
             sorted(off_curve), size_array, f1_array, rung_names, order, learning_rates
         )
-    span = f"{first:.3f} at {rung_names[0]} → {last:.3f} at {rung_names[-1]}"
-    if last - first < flat_gain or off_curve:
-        trend = "falls" if last < first else "is flat"
-        message = (
-            f"F1 {trend} across the ladder ({span}): the data, not the models, holds it back — "
-            "send the suspect items to review."
+    if f1_array[-1] - f1_array[0] < flat_gain or off_curve:
+        return _data_diagnosis(f1_array, rung_names)
+    return _healthy_diagnosis(f1_array, rung_names)
+
+
+def _span(f1: np.ndarray, names: list[str]) -> str:
+    return f"{f1[0]:.3f} at {names[0]} → {f1[-1]:.3f} at {names[-1]}"
+
+
+def _healthy_diagnosis(f1: np.ndarray, names: list[str]) -> RungDiagnosis:
+    return RungDiagnosis(HEALTHY, [], [], [], f"F1 rises with model size ({_span(f1, names)}).", [])
+
+
+def _data_diagnosis(f1: np.ndarray, names: list[str]) -> RungDiagnosis:
+    trend = "falls" if f1[-1] < f1[0] else "is flat"
+    message = (
+        f"F1 {trend} across the ladder ({_span(f1, names)}): the data, not the models, holds it back — "
+        "send the suspect items to review."
+    )
+    return RungDiagnosis(DATA, [], [], [], message, [])
+
+
+def _diagnosis_for_verdict(
+    result: MonotonicityResult,
+    off_curve: list[tuple[int, float]],
+    sizes: np.ndarray,
+    f1: np.ndarray,
+    names: list[str],
+    order: np.ndarray,
+    learning_rates,
+) -> RungDiagnosis:
+    """The diagnosis that goes with the result's verdict, whatever the curve search found.
+
+    For a break, each break's rung to re-run is the one of its pair the curve
+    search set aside, else the larger one (the rung that falls).
+    """
+    kind = DIAGNOSIS_FOR_VERDICT[result.verdict]
+    if kind == HEALTHY:
+        return _healthy_diagnosis(f1, names)
+    if kind == DATA:
+        return _data_diagnosis(f1, names)
+    if kind == TOO_FEW:
+        more = (
+            f"about {result.items_needed} more would decide"
+            if result.items_needed
+            else "more would decide"
         )
-        return RungDiagnosis(DATA, [], [], [], message, [])
-    return RungDiagnosis(HEALTHY, [], [], [], f"F1 rises with model size ({span}).", [])
+        message = (
+            f"Too few eval items to tell whether F1 rises with model size ({_span(f1, names)}; "
+            f"{result.n_items} items): {more}."
+        )
+        return RungDiagnosis(TOO_FEW, [], [], [], message, [])
+    set_aside = dict(off_curve)
+    chosen: dict[int, float] = {}
+    for found in result.breaks:
+        pair = [int(np.flatnonzero(sizes == size)[0]) for size in (found.smaller_size, found.larger_size)]
+        rung = next((index for index in pair if index in set_aside), pair[1])
+        others = [index for index in range(len(f1)) if index != rung]
+        chosen[rung] = set_aside.get(rung, _expected_f1(sizes, f1, others, rung))
+    return _off_curve_diagnosis(sorted(chosen.items()), sizes, f1, names, order, learning_rates)
 
 
 def _off_curve_diagnosis(

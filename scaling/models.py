@@ -7,11 +7,13 @@ class Verdict(models.Model):
     MONOTONE = "monotone"
     BREAK = "break"
     FLAT = "flat"
+    TOO_FEW_ITEMS = "too_few_items"
     INCOMPLETE = "incomplete"
     KINDS = [
         (MONOTONE, "F1 rises with size"),
         (BREAK, "A rung breaks the rise"),
         (FLAT, "Flat or falling"),
+        (TOO_FEW_ITEMS, "Too few eval items to say"),
         (INCOMPLETE, "Too few rungs finished"),
     ]
 

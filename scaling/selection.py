@@ -8,15 +8,20 @@ subset down, fitting a line in log-log to the points accepted so far, and
 stops at the first smaller point that falls off that line; the line through
 the accepted points predicts the loss at the target size.
 
-Stop rule (as in the paper's reference code): with a line fitted to the
-accepted points, a point is rejected when its standardized residual
-|log L − line(log D)| / σ exceeds `delta`, σ being the standard deviation of
-the accepted points' residuals (population std, as in that code). Testing
-begins once `k` points are accepted. σ is floored at `min_residual_std`
-(default 0.005, i.e. 0.5 % measurement noise in the loss) so that three points
-lying almost exactly on a line do not make every next point an outlier.
-When every point is accepted, the line is fitted to all of them (the
-reference code leaves the smallest size out even then).
+Stop rule, as the paper's reference code has it (so that, with the default
+arguments, model selection on the paper's public benchmark reproduces its
+Table 1): with a line fitted to the accepted points, a point is rejected when
+its standardized residual |log L − line(log D)| / σ exceeds `delta`, σ being
+the population standard deviation of the accepted points' residuals. Testing
+begins once `k` points are accepted. When every point is accepted, the line is
+fitted to all of them but the smallest, which the reference code also leaves
+out.
+
+Two departures are available as explicit options, both off by default because
+each changes which points are accepted on the paper's benchmark and costs it
+up to 15 Pearson points: `min_residual_std` floors σ (three points lying
+almost exactly on a line otherwise make every next point an outlier), and
+`keep_smallest=True` fits all the points when every one is accepted.
 
 Pure numpy: no Django import.
 """
@@ -39,6 +44,7 @@ class AtSResult:
     The line is log L = intercept + slope · log D (natural logs).
     `stop_size` is the first (largest) size rejected, None when every point
     was accepted; `pre_power_sizes` are it and every size below it.
+    `float(result)` is the predicted loss.
     """
 
     target_size: float
@@ -49,6 +55,9 @@ class AtSResult:
     stop_size: float | None
     stop_residual: float | None
     pre_power_sizes: list[float]
+
+    def __float__(self) -> float:
+        return self.predicted_loss
 
     def predict(self, sizes: Sequence[float] | float) -> np.ndarray | float:
         """The fitted power line at other sizes."""
@@ -111,7 +120,8 @@ def accept_then_stop(
     k: int = 3,
     delta: float = 5.0,
     *,
-    min_residual_std: float = 0.005,
+    min_residual_std: float = 0.0,
+    keep_smallest: bool = False,
 ) -> AtSResult:
     """Predict a model's fine-tuning loss at `target_size` with AtS (arXiv 2402.02314).
 
@@ -121,7 +131,10 @@ def accept_then_stop(
     while its standardized residual from the line through the accepted points
     stays at or below `delta` (the paper's k = 3, δ = 5); the first point past
     it and every smaller point form the pre-power phase. The line through the
-    accepted points gives the predicted loss.
+    accepted points gives the predicted loss; when no point is rejected, the
+    smallest is left out of that line unless `keep_smallest`. σ is floored at
+    `min_residual_std` (0: none, as published). Returns an `AtSResult`, whose
+    `float()` is the predicted loss.
     """
     if k < 2:
         raise ValueError("k: a line needs at least 2 accepted points")
@@ -139,11 +152,17 @@ def accept_then_stop(
         slope, intercept = _line(log_x[accepted], log_y[accepted])
         residual = log_y[accepted] - (intercept + slope * log_x[accepted])
         spread = max(float(residual.std()), min_residual_std)
-        standardized = abs(log_y[candidate] - (intercept + slope * log_x[candidate])) / spread
+        distance = abs(log_y[candidate] - (intercept + slope * log_x[candidate]))
+        # As published: a zero spread makes any off-line point an outlier (inf)
+        # and an on-line one not (nan compares false).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            standardized = float(np.float64(distance) / spread)
         if standardized > delta:
-            stop, stop_residual = candidate, float(standardized)
+            stop, stop_residual = candidate, standardized
             break
         first = candidate
+    if stop is None and first == 0 and len(sizes) > k and not keep_smallest:
+        first = 1
 
     slope, intercept = _line(log_x[first:], log_y[first:])
     predicted = float(np.exp(intercept + slope * np.log(target_size)))
@@ -179,7 +198,8 @@ def rank_models(
     k: int = 3,
     delta: float = 5.0,
     *,
-    min_residual_std: float = 0.005,
+    min_residual_std: float = 0.0,
+    keep_smallest: bool = False,
 ) -> list[RankedModel]:
     """Candidate models ordered by AtS-predicted loss at `target_size`, best first.
 
@@ -189,6 +209,8 @@ def rank_models(
     """
     ranked = []
     for model, curve in curves_by_model.items():
-        result = accept_then_stop(curve, target_size, k, delta, min_residual_std=min_residual_std)
+        result = accept_then_stop(
+            curve, target_size, k, delta, min_residual_std=min_residual_std, keep_smallest=keep_smallest
+        )
         ranked.append(RankedModel(model=model, predicted_loss=result.predicted_loss, result=result))
     return sorted(ranked, key=lambda entry: entry.predicted_loss)

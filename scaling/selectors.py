@@ -39,6 +39,21 @@ def run_verdict(*, run: Run | None) -> Verdict | None:
     return Verdict.objects.filter(run=run).first()
 
 
+def ladder_gain(*, verdict: Verdict | None) -> dict | None:
+    """The tuned ladder's fitted F1 gain with its bootstrap interval; None for verdicts without one."""
+    tuned = (verdict.tuned or {}) if verdict is not None else {}
+    if "gain_low" not in tuned:
+        return None
+    return {
+        "gain": tuned["fitted_gain"],
+        "low": tuned["gain_low"],
+        "high": tuned["gain_high"],
+        "confidence": tuned.get("confidence", 0.95),
+        "n_items": tuned.get("n_items"),
+        "items_needed": tuned.get("items_needed"),
+    }
+
+
 def verdict_banner(*, project, batch: Batch | None = None, run: Run | None = None) -> dict:
     """What the banner says: the verdict of `run`, else the latest run of the batch or project.
 
@@ -56,6 +71,7 @@ def verdict_banner(*, project, batch: Batch | None = None, run: Run | None = Non
         "run": run,
         "verdict": verdict,
         "proposals": rerun_proposals(verdict=verdict) if verdict else [],
+        "gain": ladder_gain(verdict=verdict),
         "kind": verdict.kind if verdict else ("training" if run is not None else "none"),
         "rungs_done": sum(status == RungJob.DONE for status in jobs),
         "rungs_total": len(jobs),

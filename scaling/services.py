@@ -141,17 +141,28 @@ def _learning_curves(run: Run, arrays: dict) -> dict:
     return out
 
 
+# The stored kind for each verdict of scaling.verdict.monotonicity.
+KIND_FOR_VERDICT = {
+    verdict.MONOTONE: Verdict.MONOTONE,
+    verdict.BREAK: Verdict.BREAK,
+    verdict.FLAT: Verdict.FLAT,
+    verdict.TOO_FEW_ITEMS: Verdict.TOO_FEW_ITEMS,
+}
+
+
 def _message(kind: str, tuned, diagnosis, suspects: list, missing: list[str]) -> str:
+    """The banner sentence for `kind`; the diagnosis follows the same verdict, so they agree."""
     parts = []
     if missing:
         parts.append(f"Missing rungs: {', '.join(missing)} (failed or cancelled).")
     if kind == Verdict.INCOMPLETE:
         parts.append("Too few rungs finished for a verdict.")
-    elif kind == Verdict.MONOTONE:
+        return " ".join(parts)
+    if kind == Verdict.MONOTONE:
         parts.append(
             f"F1 rises with size: {tuned.f1[0]:.2f} at {tuned.names[0]} to {tuned.f1[-1]:.2f} at {tuned.names[-1]}."
         )
-    elif diagnosis.kind == "data" or kind == Verdict.FLAT:
+    elif kind == Verdict.FLAT:
         queued = (
             f"{len(suspects)} suspect labels queued for review."
             if suspects
@@ -215,7 +226,7 @@ def verdict_compute(*, run_id: int) -> Verdict | None:
         curves = _learning_curves(run, arrays)
         if curves:
             fits["learning_curves"] = curves
-        kind = {"monotone": Verdict.MONOTONE, "break": Verdict.BREAK, "flat": Verdict.FLAT}[result.verdict]
+        kind = KIND_FOR_VERDICT[result.verdict]
         fields.update(
             kind=kind,
             message=_message(kind, result, diagnosis, suspects, missing),

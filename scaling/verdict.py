@@ -6,8 +6,10 @@ held-out split rises monotonically across a ladder of model sizes.
 that resample *items* with one shared resample per replicate for every rung
 (paired, so rung differences keep their correlation), and names each adjacent
 pair whose F1 drops together with the bootstrap probability that it really
-drops. `auc_by_size` gives a threshold-free companion score from per-item
-margins.
+drops. The ladder's rise is judged by its fitted gain (see `decide`) with a
+paired-bootstrap interval, so that a rise the items cannot support is not
+called monotone. `auc_by_size` gives a threshold-free companion score from
+per-item margins.
 
 Abstentions: an unparseable answer or "don't know" is a wrong prediction. For
 binary F1 it is read as "the label the item does not have": a false negative
@@ -39,6 +41,20 @@ DEFAULT_ABSTAIN = (None, -1, "")
 MONOTONE = "monotone"
 BREAK = "break"
 FLAT = "flat"
+TOO_FEW_ITEMS = "too_few_items"
+
+# The thresholds of the verdict (see `decide`), all in F1.
+# A drop between adjacent rungs is a break when it is at least MIN_DROP and at
+# least MIN_DROP_PROBABILITY of the bootstrap replicates show it.
+MIN_DROP = 0.01
+MIN_DROP_PROBABILITY = 0.9
+# A ladder rises when its fitted gain is at least FLAT_GAIN and the lower end
+# of the gain's bootstrap interval is above 0.
+FLAT_GAIN = 0.02
+# A ladder that does not rise is flat, confidently, when the upper end of the
+# gain's interval is below MEANINGFUL_GAIN: the items rule out any rise across
+# the ladder worth acting on. Otherwise there are too few items to say.
+MEANINGFUL_GAIN = 0.10
 
 
 def size_label(size: float) -> str:
@@ -82,13 +98,13 @@ class Break:
 class MonotonicityResult:
     """Per-rung scores in ascending size order and the ladder's verdict.
 
-    `verdict`: "flat" when F1 does not rise overall: `fitted_gain`, the
-    least-squares slope of F1 against log2(size) times the ladder's span in
-    doublings, is below `flat_gain` (a flat or falling ladder: the data);
-    else "break" when some adjacent drop is at least `min_drop` with
-    probability at least `min_probability` (a rung falls out of a rising
-    ladder); else "monotone". `breaks` holds the drops that pass both
-    thresholds (listed whatever the verdict), `dips` the smaller or less
+    `fitted_gain`: the least-squares slope of F1 against log2(size) times the
+    ladder's span in doublings; `gain_low`/`gain_high` its paired-bootstrap
+    `confidence` percentile interval. `verdict` is decided by `decide` from
+    these and the breaks: "monotone", "break", "flat" or "too_few_items";
+    `items_needed` is, for "too_few_items", about how many more eval items
+    would decide (None otherwise). `breaks` holds the drops that pass both
+    break thresholds (listed whatever the verdict), `dips` the smaller or less
     certain ones. `gains[i]` is f1[i + 1] − f1[i].
     """
 
@@ -104,7 +120,10 @@ class MonotonicityResult:
     ci_high: list[float]
     gains: list[float]
     fitted_gain: float
+    gain_low: float
+    gain_high: float
     verdict: str
+    items_needed: int | None
     breaks: list[Break]
     dips: list[Break]
     thresholds: dict[str, float] = field(default_factory=dict)
@@ -128,7 +147,10 @@ class MonotonicityResult:
             "ci_high": list(self.ci_high),
             "gains": list(self.gains),
             "fitted_gain": self.fitted_gain,
+            "gain_low": self.gain_low,
+            "gain_high": self.gain_high,
             "verdict": self.verdict,
+            "items_needed": self.items_needed,
             "breaks": [item.to_dict() for item in self.breaks],
             "dips": [item.to_dict() for item in self.dips],
             "thresholds": dict(self.thresholds),
@@ -173,7 +195,7 @@ def ladder_arrays(
             raise ValueError(f"{what}: {len(rows)} rows for {len(size_array)} sizes")
     values = np.empty((len(rows), n_items), dtype=object)
     for row_number, row in enumerate(rows):
-        row = list(row)
+        row = row if isinstance(row, np.ndarray) else list(row)
         if len(row) != n_items:
             raise ValueError(
                 f"{what}: size {sizes[row_number]!r} has {len(row)} values for {n_items} items"
@@ -198,7 +220,17 @@ def _is_abstention(value: Any, abstain: Collection) -> bool:
 
 def abstention_mask(values: np.ndarray, abstain: Collection = DEFAULT_ABSTAIN) -> np.ndarray:
     """True where a value is an abstention (one of `abstain`, or NaN)."""
-    flat = [_is_abstention(value, abstain) for value in np.asarray(values, dtype=object).ravel()]
+    # A ladder holds a handful of distinct answers over many items: judge each once.
+    known: dict[Any, bool] = {}
+    flat = []
+    for value in np.asarray(values, dtype=object).ravel():
+        try:
+            answer = known[value]
+        except KeyError:
+            answer = known[value] = _is_abstention(value, abstain)
+        except TypeError:
+            answer = _is_abstention(value, abstain)
+        flat.append(answer)
     return np.array(flat, dtype=bool).reshape(np.shape(values))
 
 
@@ -253,6 +285,91 @@ def resample_counts(n_items: int, n_boot: int, seed: int | None) -> np.ndarray:
     return counts.reshape(n_boot, n_items).astype(np.float64)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """The ladder's verdict and, for "too_few_items", about how many more items would decide."""
+
+    verdict: str
+    items_needed: int | None = None
+
+
+def items_to_decide(
+    n_items: int,
+    gain: float,
+    gain_low: float,
+    gain_high: float,
+    *,
+    flat_gain: float = FLAT_GAIN,
+    meaningful_gain: float = MEANINGFUL_GAIN,
+) -> int | None:
+    """About how many more eval items would make the gain interval decide.
+
+    Interval half-widths shrink like 1/sqrt(n): with n' items the lower end
+    is about gain − (gain − gain_low)·sqrt(n/n'), the upper end likewise. The
+    answer is the fewest extra items that would lift the lower end above 0
+    (a real rise, for a gain of at least `flat_gain`) or bring the upper end
+    under `meaningful_gain` (flat, for a gain below `flat_gain`), assuming the
+    point estimate stays where it is; rounded up to two significant figures.
+    None when neither can happen.
+    """
+    totals = []
+    below, above = gain - gain_low, gain_high - gain
+    if gain >= flat_gain and gain > 0 and below > 0:
+        totals.append(n_items * (below / gain) ** 2)
+    if gain < flat_gain and gain < meaningful_gain and above > 0:
+        totals.append(n_items * (above / (meaningful_gain - gain)) ** 2)
+    if not totals:
+        return None
+    more = max(math.ceil(min(totals) - n_items), 1)
+    step = 10 ** max(len(str(more)) - 2, 0)
+    return int(math.ceil(more / step) * step)
+
+
+def decide(
+    n_items: int,
+    gain: float,
+    gain_low: float,
+    gain_high: float,
+    breaks: Sequence[Break],
+    *,
+    flat_gain: float = FLAT_GAIN,
+    meaningful_gain: float = MEANINGFUL_GAIN,
+) -> Decision:
+    """The one rule that names a ladder's verdict, in this order.
+
+    - break: the fitted gain is at least `flat_gain` and some adjacent drop
+      passed the break thresholds (a rung falls out of a rising ladder);
+    - monotone: the fitted gain is at least `flat_gain` and its interval's
+      lower end is above 0: the rise itself is real, not only "no confident
+      drop";
+    - flat: the fitted gain is below `flat_gain` and its interval's upper end
+      below `meaningful_gain`: the items rule out any rise worth acting on
+      (the data holds the ladder back);
+    - too_few_items: the interval is too wide to tell a rise from none, with
+      `items_to_decide` more items as the estimate of what would decide.
+    """
+    rises = gain >= flat_gain
+    if rises and breaks:
+        return Decision(BREAK)
+    if rises and gain_low > 0:
+        return Decision(MONOTONE)
+    if not rises and gain_high < meaningful_gain:
+        return Decision(FLAT)
+    return Decision(
+        TOO_FEW_ITEMS,
+        items_to_decide(
+            n_items, gain, gain_low, gain_high, flat_gain=flat_gain, meaningful_gain=meaningful_gain
+        ),
+    )
+
+
+def fitted_gain_weights(sizes: np.ndarray) -> np.ndarray:
+    """Weights w with F1 @ w = least-squares slope of F1 on log2(size) × span in doublings."""
+    doublings = np.log2(np.asarray(sizes, dtype=float))
+    centred = doublings - doublings.mean()
+    return centred / (centred @ centred) * (doublings[-1] - doublings[0])
+
+
 def monotonicity(
     sizes: Sequence[float],
     y_true: Sequence,
@@ -264,9 +381,10 @@ def monotonicity(
     abstain: Collection = DEFAULT_ABSTAIN,
     names: Sequence[str] | None = None,
     confidence: float = 0.95,
-    min_drop: float = 0.01,
-    min_probability: float = 0.9,
-    flat_gain: float = 0.02,
+    min_drop: float = MIN_DROP,
+    min_probability: float = MIN_DROP_PROBABILITY,
+    flat_gain: float = FLAT_GAIN,
+    meaningful_gain: float = MEANINGFUL_GAIN,
 ) -> MonotonicityResult:
     """Judge whether binary F1 rises with model size (arXiv 2405.02817).
 
@@ -277,13 +395,11 @@ def monotonicity(
     count as wrong. Rungs are reported in ascending size order.
 
     Bootstrap: `n_boot` replicates resample the items with replacement, the
-    same resample for every rung; `ci_low`/`ci_high` are the `confidence`
-    percentile interval. A drop from one rung to the next is a break when it
-    is at least `min_drop` F1 and at least `min_probability` of replicates show
-    the larger rung below the smaller. The verdict is "flat" first when the
-    fitted gain across the ladder is below `flat_gain` (see
-    `MonotonicityResult`), so that item-level jitter between near-equal rungs
-    of a flat ladder is not reported as a break.
+    same resample for every rung; `ci_low`/`ci_high` and the fitted gain's
+    interval are `confidence` percentile intervals. A drop from one rung to
+    the next is a break when it is at least `min_drop` F1 and at least
+    `min_probability` of replicates show the larger rung below the smaller.
+    The verdict follows `decide` with `flat_gain` and `meaningful_gain`.
     """
     labels = _labels(y_true, positive, abstain)
     n_items = len(labels)
@@ -325,14 +441,16 @@ def monotonicity(
         )
         (breaks if drop >= min_drop and probability >= min_probability else dips).append(found)
 
-    doublings = np.log2(ladder.sizes)
-    fitted_gain = float(np.polyfit(doublings, f1, 1)[0] * (doublings[-1] - doublings[0]))
-    if fitted_gain < flat_gain:
-        verdict = FLAT
-    elif breaks:
-        verdict = BREAK
-    else:
-        verdict = MONOTONE
+    # Gains relative to the smallest rung: the same slope, and exactly 0 for identical rungs.
+    weights = fitted_gain_weights(ladder.sizes)
+    fitted_gain = float((f1 - f1[0]) @ weights)
+    boot_gain = (boot_f1 - boot_f1[:, :1]) @ weights
+    gain_low, gain_high = (float(value) for value in np.quantile(boot_gain, [tail, 1.0 - tail]))
+    gain_low, gain_high = min(gain_low, fitted_gain), max(gain_high, fitted_gain)
+    decision = decide(
+        n_items, fitted_gain, gain_low, gain_high, breaks,
+        flat_gain=flat_gain, meaningful_gain=meaningful_gain,
+    )
     return MonotonicityResult(
         sizes=[float(size) for size in ladder.sizes],
         names=ladder.names,
@@ -346,13 +464,17 @@ def monotonicity(
         ci_high=high.tolist(),
         gains=np.diff(f1).tolist(),
         fitted_gain=fitted_gain,
-        verdict=verdict,
+        gain_low=gain_low,
+        gain_high=gain_high,
+        verdict=decision.verdict,
+        items_needed=decision.items_needed,
         breaks=breaks,
         dips=dips,
         thresholds={
             "min_drop": min_drop,
             "min_probability": min_probability,
             "flat_gain": flat_gain,
+            "meaningful_gain": meaningful_gain,
         },
     )
 

@@ -10,12 +10,13 @@ from scaling.diagnostics import (
     DATA,
     HEALTHY,
     RUNG_OFF_CURVE,
+    TOO_FEW,
     category_growth,
     diagnose_rungs,
     format_learning_rate,
     suspect_items,
 )
-from scaling.verdict import monotonicity
+from scaling.verdict import BREAK, FLAT, MONOTONE, TOO_FEW_ITEMS, monotonicity
 
 SIZES = [0.5e9, 1.8e9, 4e9, 7e9, 14e9, 32e9]
 
@@ -152,6 +153,44 @@ class TestDiagnoseRungs:
         diagnosis = diagnose_rungs(result, learning_rates=[2e-4] * 6)
         assert diagnosis.kind == RUNG_OFF_CURVE and diagnosis.rungs == ["4B"]
         assert "re-run it with lr 2e-5" in diagnosis.message
+
+    def test_a_break_is_named_even_where_the_curve_search_sees_none(self):
+        # 83 eval items: 4B → 7B drops 0.048 F1 in 98% of replicates, a break,
+        # while the rung's interval still reaches its neighbours' curve.
+        rng = np.random.default_rng(30)
+        labels = (rng.random(83) < 0.4).astype(int)
+        difficulty = rng.random(83)
+        rows = [
+            np.where(difficulty + rng.normal(0.0, 0.05, 83) < accuracy, labels, 1 - labels)
+            for accuracy in (0.60, 0.70, 0.80, 0.74)
+        ]
+        result = monotonicity(SIZES[:4], labels, rows)
+        assert result.verdict == BREAK
+        assert diagnose_rungs(result.sizes, result.f1, ci_high=result.ci_high).kind == HEALTHY
+        diagnosis = diagnose_rungs(result, learning_rates=2e-4)
+        assert diagnosis.kind == RUNG_OFF_CURVE and diagnosis.rungs == ["7B"]
+        assert diagnosis.message.startswith("F1 falls from 4B to 7B")
+        assert diagnosis.proposed_changes[0].proposed == pytest.approx(2e-5)
+
+    @pytest.mark.parametrize(
+        "accuracies, n_items, verdict, kind",
+        [
+            ((0.60, 0.70, 0.80, 0.90), 300, MONOTONE, HEALTHY),
+            ((0.70, 0.70, 0.70, 0.70), 300, FLAT, DATA),
+            ((0.60, 0.62, 0.64, 0.66), 40, TOO_FEW_ITEMS, TOO_FEW),
+        ],
+    )
+    def test_the_diagnosis_follows_the_verdict(self, accuracies, n_items, verdict, kind):
+        rng = np.random.default_rng(1)
+        labels = (rng.random(n_items) < 0.4).astype(int)
+        difficulty = rng.random(n_items)
+        rows = [np.where(difficulty < accuracy, labels, 1 - labels) for accuracy in accuracies]
+        result = monotonicity(SIZES[:4], labels, rows)
+        assert result.verdict == verdict
+        diagnosis = diagnose_rungs(result)
+        assert diagnosis.kind == kind and diagnosis.proposed_changes == []
+        if kind == TOO_FEW:
+            assert f"about {result.items_needed} more would decide" in diagnosis.message
 
     def test_a_dip_inside_its_confidence_interval_is_not_off_the_curve(self):
         f1 = [0.60, 0.70, 0.72, 0.80, 0.85, 0.87]

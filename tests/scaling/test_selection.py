@@ -21,25 +21,65 @@ def knee_curve(knee=6400.0, scale=30.0, exponent=0.35):
     )
 
 
-def test_detects_the_pre_power_phase_and_predicts_the_target():
+def test_never_accepts_the_pre_power_phase_and_predicts_the_target():
+    # As published (no floor under the residual spread), three accepted points
+    # on the power line can have so small a spread that the next point on the
+    # same line is rejected too: the stop may come above the knee, never below.
+    truth = 30.0 * TARGET**-0.35
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        losses = knee_curve() * np.exp(rng.normal(0.0, 0.005, len(SUBSETS)))
+        result = accept_then_stop(dict(zip(SUBSETS, losses)), TARGET)
+        assert result.stop_size >= 3200.0
+        assert min(result.accepted_sizes) >= 6400.0
+        assert result.stop_residual > 5.0
+        assert result.predicted_loss == pytest.approx(truth, rel=0.05)
+
+
+def test_a_floor_under_the_residual_spread_finds_the_knee_itself():
     rng = np.random.default_rng(0)
     losses = knee_curve() * np.exp(rng.normal(0.0, 0.005, len(SUBSETS)))
-    result = accept_then_stop(dict(zip(SUBSETS, losses)), TARGET)
+    result = accept_then_stop(dict(zip(SUBSETS, losses)), TARGET, min_residual_std=0.005)
     assert result.stop_size == 3200.0
     assert result.accepted_sizes == [6400.0, 12800.0, 25600.0, 51200.0, 102400.0]
     assert result.pre_power_sizes == [200.0, 400.0, 800.0, 1600.0, 3200.0]
-    assert result.stop_residual > 5.0
     assert result.slope == pytest.approx(-0.35, abs=0.03)
     assert result.predicted_loss == pytest.approx(30.0 * TARGET**-0.35, rel=0.03)
 
 
-def test_a_pure_power_curve_is_accepted_whole():
-    losses = 12.0 * SUBSETS**-0.3
+def test_a_power_curve_is_accepted_whole_and_fitted_without_its_smallest_point():
+    # As the paper's reference code does (its Table 1 depends on it): when no
+    # point is rejected, the smallest subset is left out of the line.
+    wiggle = 1.0 + 0.002 * (-1.0) ** np.arange(len(SUBSETS))
+    losses = 12.0 * SUBSETS**-0.3 * wiggle
     result = accept_then_stop((SUBSETS, losses), TARGET)
     assert result.stop_size is None and result.pre_power_sizes == []
-    assert result.accepted_sizes == SUBSETS.tolist()
-    assert result.predicted_loss == pytest.approx(12.0 * TARGET**-0.3)
-    assert result.predict(1000.0) == pytest.approx(12.0 * 1000.0**-0.3)
+    assert result.accepted_sizes == SUBSETS[1:].tolist()
+    assert result.predicted_loss == pytest.approx(12.0 * TARGET**-0.3, rel=0.02)
+    assert result.predict(1000.0) == pytest.approx(12.0 * 1000.0**-0.3, rel=0.02)
+    whole = accept_then_stop((SUBSETS, losses), TARGET, keep_smallest=True)
+    assert whole.accepted_sizes == SUBSETS.tolist()
+
+
+def test_the_result_is_usable_as_the_predicted_loss():
+    result = accept_then_stop((SUBSETS, 12.0 * SUBSETS**-0.3), TARGET)
+    assert float(result) == result.predicted_loss
+    assert float(result) == pytest.approx(12.0 * TARGET**-0.3)
+
+
+def test_no_floor_under_the_residual_spread_unless_asked():
+    # Three large subsets lie within 0.1 % of a line; the next one sits 1 % off
+    # it: 20 spreads away, an outlier as published. A floor of 0.005 (0.5 %
+    # noise) would make it 2 spreads away and accept it.
+    sizes = np.array([800.0, 1600.0, 3200.0, 6400.0])
+    jitter = np.array([1.0, 1.001, 0.999, 1.001])
+    losses = 5.0 * sizes**-0.2 * jitter
+    losses[0] *= 1.01
+    published = accept_then_stop((sizes, losses), 10 * sizes[-1])
+    assert published.stop_size == 800.0
+    assert published.accepted_sizes == [1600.0, 3200.0, 6400.0]
+    floored = accept_then_stop((sizes, losses), 10 * sizes[-1], min_residual_std=0.005)
+    assert floored.stop_size is None
 
 
 def test_fitting_the_whole_curve_would_be_worse():

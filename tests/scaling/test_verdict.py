@@ -1,6 +1,7 @@
 """Per-rung F1, paired bootstrap intervals and breaks in a model ladder."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -8,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
-from scaling.verdict import BREAK, FLAT, MONOTONE, auc_by_size, monotonicity, size_label
+from scaling.verdict import (
+    BREAK,
+    FLAT,
+    MONOTONE,
+    TOO_FEW_ITEMS,
+    auc_by_size,
+    decide,
+    monotonicity,
+    size_label,
+)
 
 SIZES = [0.5e9, 1.8e9, 4e9, 7e9, 14e9, 32e9]
 
@@ -204,7 +214,12 @@ class TestVerdict:
         labels, predictions = ladder_predictions([0.60, 0.70, 0.66, 0.78], jitter=0.05)
         strict = monotonicity(SIZES[:4], labels, predictions, min_drop=0.2)
         assert strict.verdict == MONOTONE and strict.dips
-        assert strict.thresholds == {"min_drop": 0.2, "min_probability": 0.9, "flat_gain": 0.02}
+        assert strict.thresholds == {
+            "min_drop": 0.2,
+            "min_probability": 0.9,
+            "flat_gain": 0.02,
+            "meaningful_gain": 0.10,
+        }
 
     def test_to_dict_is_json(self):
         labels, predictions = ladder_predictions([0.60, 0.72, 0.62, 0.85], n_items=200)
@@ -222,6 +237,118 @@ class TestVerdict:
             "probability",
         }
         assert len(data["gains"]) == 3
+
+
+def pure_noise(n_items, seed, rungs=4):
+    """Labels and rungs that answer by coin flip: F1 says nothing about size."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n_items) < 0.4).astype(int)
+    return labels, [rng.integers(0, 2, n_items) for _ in range(rungs)]
+
+
+def verdict_counts(make, trials, n_boot):
+    counts = {}
+    for trial in range(trials):
+        labels, predictions = make(trial)
+        verdict = monotonicity(SIZES[: len(predictions)], labels, predictions, n_boot=n_boot, seed=trial)
+        counts[verdict.verdict] = counts.get(verdict.verdict, 0) + 1
+    return counts
+
+
+class TestNoiseCannotFoolIt:
+    """Trial rates with fixed seeds; n_boot=200 keeps 200-trial runs quick."""
+
+    @pytest.mark.parametrize("n_items, trials, n_boot", [(100, 200, 200), (300, 200, 200), (4000, 100, 100)])
+    def test_pure_noise_is_called_monotone_in_at_most_5_percent_of_trials(self, n_items, trials, n_boot):
+        counts = verdict_counts(lambda trial: pure_noise(n_items, 1000 + trial), trials, n_boot)
+        assert counts.get(MONOTONE, 0) <= 0.05 * trials
+        if n_items >= 4000:
+            # So many items rule out any meaningful rise: the ladder is flat.
+            assert counts.get(FLAT, 0) >= 0.9 * trials
+
+    def test_a_true_rise_of_005_per_rung_on_300_items_is_monotone_in_90_percent(self):
+        def rising(trial):
+            return ladder_predictions([0.60, 0.65, 0.70, 0.75], n_items=300, seed=trial, jitter=0.25)
+
+        rises = [np.diff(monotonicity(SIZES[:4], *rising(t), n_boot=20).f1).mean() for t in range(20)]
+        assert np.mean(rises) == pytest.approx(0.05, abs=0.01)
+        counts = verdict_counts(rising, 200, n_boot=200)
+        assert counts.get(MONOTONE, 0) >= 0.9 * 200
+
+    def test_a_planted_one_rung_drop_on_300_items_is_named(self):
+        labels, predictions = ladder_predictions([0.60, 0.70, 0.56, 0.80], n_items=300, jitter=0.05)
+        result = monotonicity(SIZES[:4], labels, predictions)
+        assert result.verdict == BREAK
+        (found,) = result.breaks
+        assert (found.smaller_name, found.larger_name) == ("1.8B", "4B")
+
+    def test_the_gain_interval_is_paired_and_holds_the_fitted_gain(self):
+        labels, predictions = ladder_predictions([0.6, 0.7, 0.8], n_items=300, jitter=0.1)
+        result = monotonicity(SIZES[:3], labels, predictions)
+        assert result.gain_low <= result.fitted_gain <= result.gain_high
+        assert 0 < result.gain_low
+        # Identical rungs: every replicate has the same F1 on each, a gain of exactly 0.
+        same = monotonicity(SIZES[:3], labels, [predictions[0]] * 3)
+        assert same.gain_low == same.gain_high == 0.0
+        assert same.verdict == FLAT
+
+    def test_too_few_items_says_about_how_many_more_would_decide(self):
+        labels, predictions = ladder_predictions([0.60, 0.64, 0.68, 0.72], n_items=60, seed=3, jitter=0.3)
+        thin = monotonicity(SIZES[:4], labels, predictions)
+        assert thin.verdict == TOO_FEW_ITEMS
+        assert thin.gain_low <= 0 < thin.fitted_gain
+        assert thin.items_needed > 0
+        # The same items repeated keep every F1 and narrow the interval like
+        # 1/sqrt(n): repeated up to 60 + items_needed, the rise is established
+        # (on these items a dip then shows too, so the verdict is a break).
+        copies = math.ceil((60 + thin.items_needed) / 60)
+        more = monotonicity(
+            SIZES[:4], np.tile(labels, copies), [np.tile(row, copies) for row in predictions]
+        )
+        assert more.fitted_gain == pytest.approx(thin.fitted_gain)
+        assert more.gain_low > 0
+        assert more.verdict != TOO_FEW_ITEMS
+
+    @pytest.mark.parametrize(
+        "gain, low, high, breaks, expected",
+        [
+            (0.10, 0.02, 0.18, [], MONOTONE),
+            (0.10, -0.02, 0.22, [], TOO_FEW_ITEMS),
+            (0.10, 0.02, 0.18, ["drop"], BREAK),
+            (-0.03, -0.08, 0.02, [], FLAT),
+            (-0.03, -0.15, 0.12, [], TOO_FEW_ITEMS),
+            (0.01, -0.02, 0.04, ["drop"], FLAT),
+        ],
+    )
+    def test_one_rule_decides(self, gain, low, high, breaks, expected):
+        assert decide(300, gain, low, high, breaks).verdict == expected
+
+    def test_the_clean_and_noisy_batches_of_the_real_training_test(self):
+        # Their tuned F1 per rung on 300 eval items: cpu-xs, cpu-s, cpu-m.
+        clean = ladder_with_f1([0.747, 0.931, 0.972], seed=0)
+        noisy = ladder_with_f1([0.489, 0.503, 0.453], seed=0)
+        assert monotonicity(SIZES[:3], *clean).verdict == MONOTONE
+        result = monotonicity(SIZES[:3], *noisy)
+        assert result.fitted_gain == pytest.approx(-0.032, abs=0.01)
+        assert result.verdict == FLAT
+
+
+def ladder_with_f1(targets, n_items=300, seed=0, jitter=0.1):
+    """Rungs of a difficulty ladder whose F1 on `n_items` items comes as close as it can to `targets`."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n_items) < 0.5).astype(int)
+    difficulty = rng.random(n_items)
+    positive = labels == 1
+    rows = []
+    for target in targets:
+        shaken = difficulty + rng.normal(0.0, jitter, n_items)
+        right = shaken[None, :] < np.linspace(-0.5, 1.5, 401)[:, None]
+        true_pos = (right & positive).sum(axis=1)
+        wrong = (~right).sum(axis=1)
+        f1 = 2 * true_pos / (2 * true_pos + wrong)
+        bar = int(np.argmin(np.abs(f1 - target)))
+        rows.append(np.where(right[bar], labels, 1 - labels))
+    return labels, rows
 
 
 @st.composite

@@ -98,3 +98,39 @@ def test_a_failed_rung_is_named_and_recomputing_replaces_the_verdict(project, an
 def test_a_single_finished_rung_is_incomplete(project, annotator):
     run = make_run(project, annotator, accuracies=[0.6, 0.7], seed=3, failed={1})
     assert verdict_compute(run_id=run.pk).kind == Verdict.INCOMPLETE
+
+
+class TestOneDecisionForKindAndMessage:
+    """The stored kind, the rung diagnosis and the banner's message come from one verdict."""
+
+    def test_a_break_is_named_by_verdict_diagnosis_and_message(self, project, annotator):
+        run = make_run(project, annotator, accuracies=[0.6, 0.75, 0.9, 0.75], seed=4)
+        verdict = verdict_compute(run_id=run.pk)
+        assert verdict.kind == Verdict.BREAK
+        assert [(b["smaller_name"], b["larger_name"]) for b in verdict.tuned["breaks"]] == [("r2", "r3")]
+        assert verdict.diagnostics["rungs"]["kind"] == "rung_off_curve"
+        assert verdict.diagnostics["rungs"]["rungs"] == ["r3"]
+        assert "F1 falls from r2 to r3" in verdict.message
+        assert "rises" not in verdict.message
+
+    def test_monotone(self, project, annotator):
+        verdict = verdict_compute(run_id=make_run(project, annotator, accuracies=[0.6, 0.7, 0.8, 0.9]).pk)
+        assert verdict.kind == Verdict.MONOTONE
+        assert verdict.diagnostics["rungs"]["kind"] == "healthy"
+        assert verdict.tuned["gain_low"] > 0
+
+    def test_flat(self, project, annotator):
+        run = make_run(project, annotator, accuracies=[0.7] * 4, seed=1, identical_rungs=True)
+        verdict = verdict_compute(run_id=run.pk)
+        assert verdict.kind == Verdict.FLAT
+        assert verdict.diagnostics["rungs"]["kind"] == "data"
+        assert verdict.diagnostics["rungs"]["proposed_changes"] == []
+
+    def test_too_few_items_says_how_many_more(self, project, annotator):
+        run = make_run(project, annotator, accuracies=[0.65, 0.66, 0.67, 0.68], n_items=30, seed=5)
+        verdict = verdict_compute(run_id=run.pk)
+        assert verdict.kind == Verdict.TOO_FEW_ITEMS
+        assert verdict.get_kind_display() == "Too few eval items to say"
+        assert verdict.diagnostics["rungs"]["kind"] == "too_few_items"
+        assert verdict.diagnostics["rungs"]["proposed_changes"] == []
+        assert f"about {verdict.tuned['items_needed']} more would decide" in verdict.message

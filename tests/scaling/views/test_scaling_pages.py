@@ -56,6 +56,11 @@ def test_project_and_batch_pages_carry_the_verdict_banner(lead_client, project, 
         html = lead_client.get(url).content.decode()
         assert 'class="banner banner-monotone"' in html and verdict.message in html
         assert reverse("scaling:dashboard", args=[project.pk]) in html
+        tuned = verdict.tuned
+        assert (
+            f"Gain across the ladder {tuned['fitted_gain']:+.3f} F1, 95% interval "
+            f"{tuned['gain_low']:+.3f} to {tuned['gain_high']:+.3f} (200 eval items)."
+        ) in html
 
 
 def test_an_annotator_sees_no_banner_on_the_project_page(project, annotator, verdict):
