@@ -12,7 +12,6 @@ import io
 import json
 import struct
 import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
