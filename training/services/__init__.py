@@ -23,7 +23,7 @@ from training.services.jobs import (
     rung_job_finish,
     stage_metrics,
 )
-from training.services.ladders import ladder_register
+from training.services.ladders import ladder_register, ladder_register_checkpoints
 from training.services.provenance import code_version
 from training.services.recovery import jobs_recover, queued_messages
 from training.services.runs import (
@@ -49,6 +49,7 @@ __all__ = [
     "hyperparameters_parse",
     "jobs_recover",
     "ladder_register",
+    "ladder_register_checkpoints",
     "learning_curve_sizes",
     "predictions_store",
     "queued_messages",

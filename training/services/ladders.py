@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from training.checkpoints import CheckpointError, checkpoint_inspect
 from training.models import Ladder, Rung
 
 
@@ -35,3 +36,40 @@ def ladder_register(*, name: str, rungs: list[dict], projects=(), description: s
     for project in projects:
         ladder.projects.add(project)
     return ladder
+
+
+def ladder_register_checkpoints(*, name: str, directories: list, projects=(), hyperparameters=None,
+                                description: str = "") -> Ladder:
+    """Register a ladder of checkpoint directories, each inspected (config, weights' headers, tokenizer).
+
+    Every directory is checked before anything is written: one that is not a
+    loadable causal LM raises ValidationError naming it, and no row changes.
+    `hyperparameters` maps a directory (as given, or its str) to that rung's overrides.
+    Rung names are the directories' names; rungs are ordered by parameter count.
+    """
+    if not directories:
+        raise ValidationError({"rungs": "a ladder needs at least one rung"})
+    hyperparameters = {str(directory): values for directory, values in (hyperparameters or {}).items()}
+    checkpoints, problems = [], []
+    for directory in directories:
+        try:
+            checkpoints.append((directory, checkpoint_inspect(directory)))
+        except CheckpointError as error:
+            problems.append(str(error))
+    if problems:
+        raise ValidationError({"rungs": problems})
+    names = [checkpoint.name for _, checkpoint in checkpoints]
+    repeated = sorted({rung for rung in names if names.count(rung) > 1})
+    if repeated:
+        raise ValidationError({"rungs": f"two rungs would share the name {', '.join(repeated)}: rename a directory"})
+    rungs = [
+        {
+            "name": checkpoint.name,
+            "path": str(checkpoint.path.resolve()),
+            "parameters": checkpoint.parameters,
+            "size_class": checkpoint.size_class,
+            "hyperparameters": dict(hyperparameters.get(str(directory), {})),
+        }
+        for directory, checkpoint in checkpoints
+    ]
+    return ladder_register(name=name, rungs=rungs, projects=projects, description=description)
