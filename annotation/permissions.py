@@ -31,3 +31,26 @@ def project_for(user, project_id: int, *, roles: set[str]) -> tuple[Project, str
     if project.member_role not in roles:
         raise PermissionDenied
     return project, project.member_role
+
+
+def projects_administered(user, project_ids) -> list[Project]:
+    """The projects by id, each administered by the user, for a change that reaches all of them.
+
+    Staff may change any project; an unknown id is 404, one the user does not
+    administer PermissionDenied. No project at all is a change for staff alone.
+    """
+    project_ids = list(dict.fromkeys(project_ids))
+    projects = [get_object_or_404(Project, pk=project_id) for project_id in project_ids]
+    if user.is_staff or user.is_superuser:
+        return projects
+    if not projects:
+        raise PermissionDenied("only staff may change what belongs to no project")
+    administered = set(
+        Membership.objects.filter(user=user, role__in=ADMINS, project_id__in=project_ids).values_list(
+            "project_id", flat=True
+        )
+    )
+    refused = [str(project.pk) for project in projects if project.pk not in administered]
+    if refused:
+        raise PermissionDenied(f"you are not an admin of project {', '.join(refused)}")
+    return projects

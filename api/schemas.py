@@ -249,6 +249,13 @@ class LadderOut(Schema):
         return list(obj.rungs.order_by("order"))
 
 
+class LadderIn(Schema):
+    name: str = Field(min_length=1, max_length=200, description="an existing ladder of this name is updated")
+    rungs: list[str] = Field(min_length=1, description="checkpoint directories on the server, in any order")
+    projects: list[int] = Field(default_factory=list, description="ids of projects whose batches run on it")
+    description: str = ""
+
+
 class RunIn(Schema):
     batch_id: int
     ladder_id: int

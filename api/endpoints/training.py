@@ -4,10 +4,10 @@ from ninja import Router, Status
 from annotation import permissions
 from annotation.models import Batch
 from api.endpoints import ERRORS, project_for
-from api.schemas import Error, LadderOut, RunIn, RunOut, RunSummaryOut, VerdictOut
+from api.schemas import Error, LadderIn, LadderOut, RunIn, RunOut, RunSummaryOut, VerdictOut
 from scaling.models import Verdict
 from training import services as training_services
-from training.models import Run
+from training.models import Ladder, Run
 
 router = Router(tags=["ladders and runs"])
 
@@ -22,6 +22,22 @@ def ladder_list(request, project_id: int):
     """The ladders the project's batches run on."""
     project, _ = project_for(request, project_id, roles=permissions.LEADS)
     return project.ladders.order_by("name")
+
+
+@router.post("/ladders", response={200: LadderOut, 201: LadderOut, **ERRORS})
+def ladder_create(request, payload: LadderIn):
+    """Register checkpoint directories on the server as a ladder, ordered by parameter count (read
+    from the safetensors headers). Admins of every project named, and of every project an existing
+    ladder of that name serves, or staff. A directory that is not a causal LM with safetensors
+    weights and a tokenizer is a 400 naming it; nothing is written then. 201 new, 200 updated."""
+    projects = permissions.projects_administered(request.auth, payload.projects)
+    existing = Ladder.objects.filter(name=payload.name).first()
+    if existing is not None:
+        permissions.projects_administered(request.auth, existing.projects.values_list("pk", flat=True))
+    ladder = training_services.ladder_register_checkpoints(
+        name=payload.name, directories=payload.rungs, projects=projects, description=payload.description
+    )
+    return Status(200 if existing else 201, ladder)
 
 
 @router.get("/projects/{project_id}/runs", response={200: list[RunSummaryOut], **ERRORS})

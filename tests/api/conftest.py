@@ -19,6 +19,7 @@ from annotation.models import ImportJob, Item, Membership
 from annotation.preprocessing import items_preprocess
 from api.tokens import api_token_create
 from tests.annotation.factories import make_chat
+from tests.training.tiny_checkpoints import write_tiny_checkpoint
 from training.models import Ladder, Rung
 from training.services import run_request
 
@@ -68,10 +69,18 @@ class ApiClient:
         return self.request("post", path, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A checkpoint directory a ladder may be registered from."""
+    directory = tmp_path_factory.mktemp("checkpoint") / "tiny-rung"
+    write_tiny_checkpoint(directory)
+    return directory
+
+
 @pytest.fixture
-def world(project):
+def world(project, tiny_checkpoint):
     """Members of every role and an outsider, with tokens; labelled items, a frozen batch,
-    a ladder attached to the project, a run of it, and an import job."""
+    a ladder attached to the project, a run of it, an import job, and a checkpoint directory."""
     users, keys = {}, {}
     for role in (ANNOTATOR, LEAD, ADMIN, OUTSIDER):
         # No password: the API knows only tokens, and hashing one costs a second a user.
@@ -94,7 +103,7 @@ def world(project):
     run = run_request(batch=batch, ladder=ladder)
     job = ImportJob.objects.create(project=project, file_name="f.jsonl", path="/nonexistent")
     return {"project": project, "users": users, "keys": keys, "items": items, "batch": batch,
-            "ladder": ladder, "run": run, "job": job}
+            "ladder": ladder, "run": run, "job": job, "checkpoint": tiny_checkpoint}
 
 
 @pytest.fixture

@@ -10,13 +10,14 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from annotation import services
 from annotation.models import Annotation, Assignment, Batch, ImportJob, Item
 from annotation.tasks import import_job_run
 from api.api import api as ninja_api
 from scaling.models import Verdict
 from tests import api as api_tests
 from tests.api.conftest import ADMIN, ANNOTATOR, LEAD
-from training.models import Run, RungJob
+from training.models import Ladder, Run, RungJob
 
 V1 = "/api/v1"
 
@@ -285,6 +286,47 @@ class TestBatches:
         taken = lead.post(p(world, "/batches"), json={"name": "first", "selection": "labelled"})
         assert taken.status_code == 400 and "name" in taken.json()["errors"]
         assert Batch.objects.filter(project=world["project"]).count() == 1
+
+
+class TestLadders:
+    @pytest.mark.covers("POST /api/v1/ladders")
+    def test_an_admin_registers_checkpoint_directories_as_a_ladder_of_their_project(self, api, world):
+        body = {"name": "real", "rungs": [str(world["checkpoint"])], "projects": [world["project"].pk]}
+        created = api.as_user(world["keys"][ADMIN]).post(f"{V1}/ladders", json=body)
+        assert created.status_code == 201, created.content
+        [rung] = created.json()["rungs"]
+        assert (rung["name"], rung["size_class"], rung["parameters"] > 0) == ("tiny-rung", "cpu", True)
+        listed = api.as_user(world["keys"][LEAD]).get(p(world, "/ladders")).json()
+        assert sorted(ladder["name"] for ladder in listed) == ["real", "tiny"]
+        again = api.as_user(world["keys"][ADMIN]).post(f"{V1}/ladders", json=body)
+        assert (again.status_code, again.json()["id"]) == (200, created.json()["id"])
+
+    @pytest.mark.covers("POST /api/v1/ladders")
+    def test_a_directory_that_is_not_a_checkpoint_is_400_naming_it(self, api, world, tmp_path):
+        body = {"name": "bad", "rungs": [str(world["checkpoint"]), str(tmp_path)], "projects": [world["project"].pk]}
+        refused = api.as_user(world["keys"][ADMIN]).post(f"{V1}/ladders", json=body)
+        assert refused.status_code == 400
+        assert refused.json()["errors"]["rungs"] == [f"{tmp_path}: no config.json"]
+        assert not Ladder.objects.filter(name="bad").exists()
+
+    @pytest.mark.covers("POST /api/v1/ladders")
+    def test_only_staff_register_a_ladder_for_no_project_or_take_over_anothers(self, api, world):
+        admin = api.as_user(world["keys"][ADMIN])
+        alone = admin.post(f"{V1}/ladders", json={"name": "loose", "rungs": [str(world["checkpoint"])]})
+        assert alone.status_code == 403 and "only staff" in alone.json()["detail"]
+        Ladder.objects.create(name="elsewhere").projects.add(services.project_create(name="Other"))
+        taken = admin.post(
+            f"{V1}/ladders",
+            json={"name": "elsewhere", "rungs": [str(world["checkpoint"])], "projects": [world["project"].pk]},
+        )
+        assert taken.status_code == 403 and "not an admin of project" in taken.json()["detail"]
+        staff = world["users"][LEAD]
+        staff.is_staff = True
+        staff.save(update_fields=["is_staff"])
+        by_staff = api.as_user(world["keys"][LEAD]).post(
+            f"{V1}/ladders", json={"name": "loose", "rungs": [str(world["checkpoint"])]}
+        )
+        assert by_staff.status_code == 201, by_staff.content
 
 
 class TestRuns:

@@ -39,6 +39,7 @@ MINIMUM_ROLE = {
     "GET /api/v1/projects/{project_id}/batches/{batch_id}": LEAD,
     "POST /api/v1/projects/{project_id}/batches/{batch_id}/freeze": LEAD,
     "GET /api/v1/projects/{project_id}/batches/{batch_id}/export": LEAD,
+    "POST /api/v1/ladders": ADMIN,
     "GET /api/v1/projects/{project_id}/ladders": LEAD,
     "GET /api/v1/projects/{project_id}/runs": LEAD,
     "POST /api/v1/projects/{project_id}/runs": LEAD,
@@ -101,6 +102,10 @@ def request_for(operation: str, world, role: str, *, project_id=None) -> tuple[s
         "POST /api/v1/projects/{project_id}/batches": {"json": {"name": f"by {role}", "selection": "labelled"}},
         "POST /api/v1/projects/{project_id}/runs": {
             "json": {"batch_id": world["batch"].pk, "ladder_id": world["ladder"].pk}
+        },
+        # The project travels in the body here: an admin of every project named may register.
+        "POST /api/v1/ladders": {
+            "json": {"name": "registered", "rungs": [str(world["checkpoint"])], "projects": [ids["project_id"]]}
         },
     }
     return method, path, bodies.get(operation, {})
