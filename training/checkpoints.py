@@ -5,7 +5,8 @@ A rung's directory must be a causal LM that `transformers` loads offline: a
 safetensors weights (one file or shards listed in an index) and tokenizer
 files. Parameters are counted from the safetensors headers: an 8-byte
 little-endian length, then JSON giving each tensor's dtype and shape.
-No torch import: this runs in the web process.
+Nothing here imports torch or loads weights; transformers (imported only
+when a config is read) may import torch itself.
 """
 
 import json
