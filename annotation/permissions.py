@@ -5,6 +5,9 @@ their projects; admins also manage members. Outsiders get 403 (404 would hide
 nothing: project ids are not secret, their contents are).
 """
 
+from pathlib import Path
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404
@@ -54,3 +57,23 @@ def projects_administered(user, project_ids) -> list[Project]:
     if refused:
         raise PermissionDenied(f"you are not an admin of project {', '.join(refused)}")
     return projects
+
+
+def checkpoint_directories_allowed(user, directories) -> None:
+    """Refuse directories outside settings.CHECKPOINT_ROOTS to anyone but staff.
+
+    A registration reads the directory and its errors say what is in it, so
+    a project admin may not probe the server's file system with it.
+    """
+    if user.is_staff or user.is_superuser:
+        return
+    roots = [Path(root).resolve() for root in settings.CHECKPOINT_ROOTS]
+    outside = [
+        directory for directory in directories
+        if not any(Path(directory).resolve().is_relative_to(root) for root in roots)
+    ]
+    if outside:
+        raise PermissionDenied(
+            f"{', '.join(outside)}: not under a checkpoint root (CHECKPOINT_ROOTS); only staff may register "
+            "checkpoints elsewhere"
+        )

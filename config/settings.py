@@ -185,6 +185,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # Largest import upload; a larger declared Content-Length is refused before reading.
+# Directories under which project admins may register checkpoints through the API
+# (os.pathsep-separated); staff may name any directory on the server.
+CHECKPOINT_ROOTS = [Path(root) for root in os.environ.get("CHECKPOINT_ROOTS", "").split(os.pathsep) if root]
 IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", 512 * 1024 * 1024))
 # Bytes of uploads one project may have stored and waiting to import; more is refused.
 IMPORT_PROJECT_QUOTA_BYTES = int(os.environ.get("IMPORT_PROJECT_QUOTA_BYTES", 2 * 1024 * 1024 * 1024))

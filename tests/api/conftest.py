@@ -78,9 +78,11 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 @pytest.fixture
-def world(project, tiny_checkpoint):
+def world(project, tiny_checkpoint, settings):
     """Members of every role and an outsider, with tokens; labelled items, a frozen batch,
-    a ladder attached to the project, a run of it, an import job, and a checkpoint directory."""
+    a ladder attached to the project, a run of it, an import job, and a checkpoint directory
+    under the checkpoint roots."""
+    settings.CHECKPOINT_ROOTS = [tiny_checkpoint.parent]
     users, keys = {}, {}
     for role in (ANNOTATOR, LEAD, ADMIN, OUTSIDER):
         # No password: the API knows only tokens, and hashing one costs a second a user.

@@ -302,7 +302,8 @@ class TestLadders:
         assert (again.status_code, again.json()["id"]) == (200, created.json()["id"])
 
     @pytest.mark.covers("POST /api/v1/ladders")
-    def test_a_directory_that_is_not_a_checkpoint_is_400_naming_it(self, api, world, tmp_path):
+    def test_a_directory_that_is_not_a_checkpoint_is_400_naming_it(self, api, world, tmp_path, settings):
+        settings.CHECKPOINT_ROOTS = [world["checkpoint"].parent, tmp_path]
         body = {"name": "bad", "rungs": [str(world["checkpoint"]), str(tmp_path)], "projects": [world["project"].pk]}
         refused = api.as_user(world["keys"][ADMIN]).post(f"{V1}/ladders", json=body)
         assert refused.status_code == 400
@@ -327,6 +328,16 @@ class TestLadders:
             f"{V1}/ladders", json={"name": "loose", "rungs": [str(world["checkpoint"])]}
         )
         assert by_staff.status_code == 201, by_staff.content
+
+    @pytest.mark.covers("POST /api/v1/ladders")
+    def test_an_admin_cannot_register_directories_outside_the_checkpoint_roots(self, api, world, settings):
+        """Its errors would say what the server holds there."""
+        settings.CHECKPOINT_ROOTS = []
+        body = {"name": "probe", "rungs": [str(world["checkpoint"]), "/etc"], "projects": [world["project"].pk]}
+        refused = api.as_user(world["keys"][ADMIN]).post(f"{V1}/ladders", json=body)
+        assert refused.status_code == 403 and "not under a checkpoint root" in refused.json()["detail"]
+        assert "config.json" not in refused.json()["detail"]
+        assert not Ladder.objects.filter(name="probe").exists()
 
 
 class TestRuns:
