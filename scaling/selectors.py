@@ -407,6 +407,7 @@ def run_report(*, run: Run) -> dict:
             "rerun_of": run.rerun_of_id,
             "rung_overrides": run.rung_overrides,
             "code_version": run.code_version,
+            "provenance": run.provenance,
             "created_at": run.created_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         },

@@ -2,7 +2,8 @@
 
 `runs` (requesting, re-running, retry, cancel, status), `jobs` (claiming and
 executing a rung job), `recovery` (jobs the broker lost), `hyperparameters`,
-`provenance` and `ladders`. Their public functions are re-exported here, so
+`provenance`, `checkpoints` (digest and module names, without torch) and
+`ladders`. Their public functions are re-exported here, so
 callers write `from training import services` and `services.run_request(...)`.
 """
 
@@ -23,8 +24,9 @@ from training.services.jobs import (
     rung_job_finish,
     stage_metrics,
 )
+from training.services.checkpoints import rung_checkpoint_facts
 from training.services.ladders import ladder_register
-from training.services.provenance import code_version
+from training.services.provenance import code_version, run_provenance
 from training.services.recovery import jobs_recover, queued_messages
 from training.services.runs import (
     learning_curve_sizes,
@@ -54,6 +56,7 @@ __all__ = [
     "queued_messages",
     "run_cancel",
     "run_config_hash",
+    "run_provenance",
     "run_refresh_status",
     "run_request",
     "run_retry",
@@ -61,6 +64,7 @@ __all__ = [
     "rung_job_enqueue_on_commit",
     "rung_job_execute",
     "rung_job_finish",
+    "rung_checkpoint_facts",
     "rung_rerun",
     "stage_metrics",
 ]
