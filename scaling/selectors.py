@@ -12,7 +12,7 @@ from annotation.models import Batch, BatchItem, Item
 from scaling.models import Verdict
 from scaling.verdict import size_label
 from training.models import Prediction, Run, Rung, RungJob
-from training.services import learning_curve_sizes
+from training.services import KNOWN_HYPERPARAMETERS, learning_curve_sizes
 
 # A banner polls while its run trains and until the run's verdict is stored.
 BANNER_POLL_SECONDS = 3
@@ -76,6 +76,7 @@ def batch_runs(*, batch: Batch) -> dict:
         "runs": list(runs),
         "ladders": list(batch.project.ladders.order_by("name")),
         "learning_curve_sizes": learning_curve_sizes(batch.train_count),
+        "known_hyperparameters": KNOWN_HYPERPARAMETERS,
     }
 
 

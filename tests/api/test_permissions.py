@@ -37,6 +37,7 @@ MINIMUM_ROLE = {
     "GET /api/v1/projects/{project_id}/runs/{run_id}": LEAD,
     "POST /api/v1/projects/{project_id}/runs/{run_id}/cancel": LEAD,
     "POST /api/v1/projects/{project_id}/runs/{run_id}/retry": LEAD,
+    "POST /api/v1/projects/{project_id}/runs/{run_id}/rerun": LEAD,
     "GET /api/v1/projects/{project_id}/runs/{run_id}/verdict": LEAD,
 }
 
@@ -74,6 +75,9 @@ def request_for(operation: str, world, role: str, *, project_id=None) -> tuple[s
         "POST /api/v1/projects/{project_id}/batches": {"json": {"name": f"by {role}", "selection": "labelled"}},
         "POST /api/v1/projects/{project_id}/runs": {
             "json": {"batch_id": world["batch"].pk, "ladder_id": world["ladder"].pk}
+        },
+        "POST /api/v1/projects/{project_id}/runs/{run_id}/rerun": {
+            "json": {"rung_id": world["ladder"].rungs.first().pk, "hyperparameters": {"lr": 2e-5}}
         },
     }
     return method, path, bodies.get(operation, {})

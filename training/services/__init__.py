@@ -8,10 +8,11 @@ callers write `from training import services` and `services.run_request(...)`.
 """
 
 from training.services.hyperparameters import (
-    RERUN_HYPERPARAMETERS,
-    ZERO_ALLOWED_HYPERPARAMETERS,
+    KNOWN_HYPERPARAMETERS,
+    HyperparameterError,
     effective_hyperparameters,
     hyperparameters_parse,
+    hyperparameters_validate,
 )
 from training.services.jobs import (
     OUT_OF_MEMORY,
@@ -40,15 +41,16 @@ from training.services.runs import (
 )
 
 __all__ = [
+    "KNOWN_HYPERPARAMETERS",
     "OUT_OF_MEMORY",
-    "RERUN_HYPERPARAMETERS",
     "STALE_HEARTBEAT",
-    "ZERO_ALLOWED_HYPERPARAMETERS",
+    "HyperparameterError",
     "ProgressRecorder",
     "adapter_dir_for",
     "code_version",
     "effective_hyperparameters",
     "hyperparameters_parse",
+    "hyperparameters_validate",
     "jobs_recover",
     "ladder_register",
     "learning_curve_sizes",

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from annotation.models import Batch
 from training.models import Ladder, Prediction, Run, Rung, RungJob
-from training.services.hyperparameters import effective_hyperparameters
+from training.services.hyperparameters import effective_hyperparameters, hyperparameters_validate
 from training.services.provenance import hashed_provenance, run_provenance
 from training.signals import run_finished
 
@@ -63,7 +63,7 @@ def run_request(
     rungs = list(ladder.rungs.order_by("order"))
     if not rungs:
         raise ValidationError({"ladder": f"ladder {ladder.name!r} has no rungs"})
-    hyperparameters = dict(hyperparameters or {})
+    hyperparameters = hyperparameters_validate(hyperparameters or {}, rungs=rungs)
     provenance = run_provenance(ladder=ladder)
     config_hash = run_config_hash(
         batch=batch,
@@ -128,6 +128,7 @@ def rung_rerun(*, run: Run, rung: Rung, hyperparameters: dict, requested_by=None
         raise ValidationError({"rung": f"rung {rung.name!r} is not on ladder {run.ladder.name!r}"})
     if not hyperparameters:
         raise ValidationError({"hyperparameters": "give at least one hyper-parameter to change"})
+    hyperparameters = hyperparameters_validate(hyperparameters, rungs=[rung])
     provenance = run_provenance(ladder=run.ladder)
     config_hash = _rerun_config_hash(
         run=run, rung=rung, hyperparameters=hyperparameters, provenance=provenance
