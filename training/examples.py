@@ -1,8 +1,9 @@
 """Frozen batches as the plain examples `training.ml` trains and scores on.
 
-Both read the records stored when the batch was made (`frozen_records`), the
-bytes its alpaca export holds and its content hash names; nothing here
-re-renders an item from the live project.
+Training and scoring read the records stored when the batch was made
+(`frozen_records`): the bytes its alpaca export holds and its content hash
+names, never an item re-rendered from the live project. Only the demo's
+unlabelled pre-training texts are rendered here, from the project as it is.
 """
 
 import random
