@@ -7,7 +7,6 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0007_batchitem_choices'),
         ('training', '0002_run_rerun_of'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
