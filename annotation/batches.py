@@ -94,8 +94,10 @@ def batch_create(
             {"name": f"another batch named {name!r} was created in {project.name!r} at the same moment"}
         ) from error
     in_eval = eval_chats([row[8] for row in kept], eval_share=share)
-    BatchItem.objects.bulk_create(
-        [
+    batch_items = []
+    for position, row in enumerate(kept):
+        rendered = exports.export_row(project=project, row=row[2:])
+        batch_items.append(
             BatchItem(
                 batch=batch,
                 item_id=row[2],
@@ -103,12 +105,11 @@ def batch_create(
                 label=row[3],
                 split=BatchItem.EVAL if row[8] in in_eval else BatchItem.TRAIN,
                 position=position,
-                record=exports.record_line(exports.export_row(project=project, row=row[2:])),
+                record=exports.record_line(rendered),
+                choices=exports.stored_choices(rendered),
             )
-            for position, row in enumerate(kept)
-        ],
-        batch_size=2000,
-    )
+        )
+    BatchItem.objects.bulk_create(batch_items, batch_size=2000)
     batch.left_out = len(rows) - len(kept)
     return batch
 
@@ -125,8 +126,10 @@ def batch_refresh(*, batch: Batch) -> Batch:
             batch_item.annotation_id = batch_item.item.current_annotation_id
             batch_item.label = batch_item.item.label
             row = Item.objects.filter(pk=batch_item.item_id).values_list(*exports.ITEM_FIELDS).get()
-            batch_item.record = exports.record_line(exports.export_row(project=project, row=row))
-            batch_item.save(update_fields=["annotation", "label", "record"])
+            rendered = exports.export_row(project=project, row=row)
+            batch_item.record = exports.record_line(rendered)
+            batch_item.choices = exports.stored_choices(rendered)
+            batch_item.save(update_fields=["annotation", "label", "record", "choices"])
     return batch
 
 

@@ -51,7 +51,7 @@ def render_instruction(
 
 @dataclass(frozen=True)
 class ExportRow:
-    """One batch item as training and evaluation see it."""
+    """One item rendered for a batch; its record and choices are stored when the batch is made."""
 
     item_id: int
     category: str
@@ -109,21 +109,49 @@ def record_line(row: ExportRow) -> str:
     return json.dumps(row.alpaca(), ensure_ascii=False)
 
 
-def export_rows(*, batch: Batch, split: str) -> Iterator[ExportRow]:
-    """The batch's items of one split ("all": train then eval), in export order."""
-    if split == ALL:
-        yield from export_rows(batch=batch, split=BatchItem.TRAIN)
-        yield from export_rows(batch=batch, split=BatchItem.EVAL)
-        return
-    project = batch.project
+def stored_choices(row: ExportRow) -> list[list[str]]:
+    """The row's choices as stored beside its record (JSON has no tuples)."""
+    return [list(choice) for choice in row.choices]
+
+
+@dataclass(frozen=True)
+class FrozenRecord:
+    """One batch item exactly as frozen: what training and scoring read."""
+
+    item_id: int
+    label: str
+    instruction: str
+    output: str
+    # [(letter, option value, option text)] in the record's order.
+    choices: list[tuple[str, str, str]]
+
+
+def frozen_records(*, batch: Batch, split: str) -> Iterator[FrozenRecord]:
+    """The batch's stored records of one split, in export order, never re-rendered.
+
+    The same records the alpaca export writes and the content hash covers, so
+    later edits to the project or its items cannot change what a run trains on.
+    """
     rows = (
         BatchItem.objects.filter(batch=batch, split=split)
         .order_by("position")
-        .values_list(*ROW_FIELDS)
+        .values_list("item_id", "label", "record", "choices")
         .iterator(chunk_size=2000)
     )
-    for row in rows:
-        yield export_row(project=project, row=row)
+    for item_id, label, record, choices in rows:
+        if not record:
+            raise ValueError(
+                f"batch {batch.name!r}: item {item_id} has no stored record (the batch was made "
+                "before records were kept); freeze a new batch of these items"
+            )
+        alpaca = json.loads(record)
+        yield FrozenRecord(
+            item_id=item_id,
+            label=label,
+            instruction=alpaca["instruction"],
+            output=alpaca["output"],
+            choices=[tuple(choice) for choice in choices],
+        )
 
 
 def stored_records(*, batch: Batch, split: str) -> Iterator[str]:

@@ -372,6 +372,9 @@ class BatchItem(models.Model):
     # The item's exact alpaca record (one JSON line) and its place in the export,
     # rendered once when the batch is made so exports only stream stored text.
     record = models.TextField(default="")
+    # The record's options as [[letter, option value, option text], …] in its
+    # order, stored with it: scoring maps the model's choice back to a value.
+    choices = models.JSONField(default=list, blank=True)
     position = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -1,7 +1,7 @@
 """Request and response shapes of the JSON API; the OpenAPI schema is made from them."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ninja import Field, Schema
 
@@ -256,13 +256,25 @@ class LadderIn(Schema):
     description: str = ""
 
 
+HYPERPARAMETERS_HELP = (
+    "known keys only: lr, epochs, warmup_ratio, dropout, weight_decay, r, alpha, batch_tokens, "
+    "max_seq_len, seed, processes, scheduler, target_modules; a refused value answers 422 naming it"
+)
+
+
 class RunIn(Schema):
     batch_id: int
     ladder_id: int
-    hyperparameters: dict[str, float | int | bool | str] = Field(
-        default_factory=dict, description="run-wide values; a rung's own overrides win"
+    # Any JSON here: the training service judges keys, types and bounds, and names what it refuses.
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, description=f"run-wide values; a rung's own overrides win; {HYPERPARAMETERS_HELP}"
     )
     learning_curve: bool = Field(False, description="also fine-tune on halving subsets of the train split")
+
+
+class RerunIn(Schema):
+    rung_id: int
+    hyperparameters: dict[str, Any] = Field(description=f"what changes for this rung; {HYPERPARAMETERS_HELP}")
 
 
 class RungJobOut(Schema):

@@ -251,6 +251,18 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# The most processes one rung job may shard its fine-tuning over, per queue:
+# what a worker of that queue has (one GPU per process). Override with e.g.
+# TRAINING_QUEUE_PROCESSES="gpu-large=4,cpu=2".
+TRAINING_QUEUE_PROCESSES = {"default": 1, "cpu": 1, "gpu-small": 1, "gpu-large": 8}
+for _entry in filter(None, os.environ.get("TRAINING_QUEUE_PROCESSES", "").split(",")):
+    _queue, _, _processes = _entry.partition("=")
+    if not _processes.strip().isdigit() or int(_processes) < 1:
+        raise ImproperlyConfigured(
+            f"TRAINING_QUEUE_PROCESSES: {_entry!r} must be queue=processes with processes a whole number ≥ 1"
+        )
+    TRAINING_QUEUE_PROCESSES[_queue.strip()] = int(_processes)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -12,7 +12,7 @@ from annotation.models import Batch, BatchItem, Item
 from scaling.models import Verdict
 from scaling.verdict import size_label
 from training.models import Prediction, Run, Rung, RungJob
-from training.services import learning_curve_sizes
+from training.services import KNOWN_HYPERPARAMETERS, learning_curve_sizes
 
 # A banner polls while its run trains and until the run's verdict is stored.
 BANNER_POLL_SECONDS = 3
@@ -92,6 +92,7 @@ def batch_runs(*, batch: Batch) -> dict:
         "runs": list(runs),
         "ladders": list(batch.project.ladders.order_by("name")),
         "learning_curve_sizes": learning_curve_sizes(batch.train_count),
+        "known_hyperparameters": KNOWN_HYPERPARAMETERS,
     }
 
 
@@ -423,6 +424,7 @@ def run_report(*, run: Run) -> dict:
             "rerun_of": run.rerun_of_id,
             "rung_overrides": run.rung_overrides,
             "code_version": run.code_version,
+            "provenance": run.provenance,
             "created_at": run.created_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         },

@@ -66,7 +66,7 @@ def _run_context(project, run: Run, **extra) -> dict:
         "verdict": verdict,
         "proposals": selectors.rerun_proposals(verdict=verdict) if verdict else [],
         "rungs": run.ladder.rungs.order_by("order"),
-        "known_hyperparameters": list(training_services.RERUN_HYPERPARAMETERS),
+        "known_hyperparameters": list(training_services.KNOWN_HYPERPARAMETERS),
         **extra,
     }
 
@@ -162,12 +162,14 @@ def batch_run_start(request, project_id: int, batch_id: int):
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
     batch = get_object_or_404(Batch, pk=batch_id, project=project)
     ladder = Ladder.objects.filter(projects=project, pk=params.id_or_none(request.POST.get("ladder"))).first()
+    typed = request.POST.get("hyperparameters", "").strip()
     try:
         if ladder is None:
             raise ValidationError("choose one of this project's ladders")
         run = training_services.run_request(
             batch=batch,
             ladder=ladder,
+            hyperparameters=training_services.hyperparameters_parse(typed) if typed else {},
             learning_curve=request.POST.get("learning_curve") == "on",
             requested_by=request.user,
         )

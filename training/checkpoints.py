@@ -50,8 +50,8 @@ def size_class_for(parameters: int) -> str:
     return GPU_LARGE
 
 
-def safetensors_parameters(file: Path) -> int:
-    """The number of values in every tensor of one safetensors file, read from its header alone."""
+def safetensors_tensors(file: Path) -> dict[str, dict]:
+    """The tensor index of one safetensors file, {name: {"dtype", "shape", …}}, read from its header alone."""
     with open(file, "rb") as stream:
         prefix = stream.read(8)
         if len(prefix) != 8:
@@ -62,10 +62,19 @@ def safetensors_parameters(file: Path) -> int:
         raw = stream.read(length)
     try:
         header = json.loads(raw)
-        return sum(
-            math.prod(tensor["shape"]) for key, tensor in header.items() if key != "__metadata__"
-        )
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        header.pop("__metadata__", None)
+        if not all(isinstance(tensor, dict) for tensor in header.values()):
+            raise TypeError("a tensor entry is not an object")
+        return header
+    except (ValueError, TypeError, AttributeError) as error:
+        raise CheckpointError(f"{file}: unreadable safetensors header ({error})") from error
+
+
+def safetensors_parameters(file: Path) -> int:
+    """The number of values in every tensor of one safetensors file."""
+    try:
+        return sum(math.prod(tensor["shape"]) for tensor in safetensors_tensors(file).values())
+    except (TypeError, KeyError) as error:
         raise CheckpointError(f"{file}: unreadable safetensors header ({error})") from error
 
 

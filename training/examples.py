@@ -1,35 +1,47 @@
-"""Frozen batches as the plain examples `training.ml` trains and scores on."""
+"""Frozen batches as the plain examples `training.ml` trains and scores on.
+
+Training and scoring read the records stored when the batch was made
+(`frozen_records`): the bytes its alpaca export holds and its content hash
+names, never an item re-rendered from the live project. Only the demo's
+unlabelled pre-training texts are rendered here, from the project as it is.
+"""
 
 import random
 
-from annotation.exports import export_rows
+from annotation.exports import frozen_records
 from annotation.models import Batch, BatchItem
 from training.ml.data import EvalExample, TrainExample
 
 
 def train_examples(*, batch: Batch, limit: int | None = None) -> list[TrainExample]:
     """The train split; with `limit`, a seeded random subset (halving subsets nest)."""
-    rows = list(export_rows(batch=batch, split=BatchItem.TRAIN))
+    records = list(frozen_records(batch=batch, split=BatchItem.TRAIN))
     if limit is not None:
-        random.Random(0).shuffle(rows)
-        rows = rows[:limit]
-    return [TrainExample(prompt=row.instruction, response=row.output) for row in rows]
+        random.Random(0).shuffle(records)
+        records = records[:limit]
+    return [TrainExample(prompt=record.instruction, response=record.output) for record in records]
 
 
 def eval_examples(*, batch: Batch) -> tuple[list[EvalExample], dict[str, list[str]], dict[str, str]]:
     """Eval examples, each item's option values in choice order, and its frozen label."""
     examples, option_values, labels = [], {}, {}
-    for row in export_rows(batch=batch, split=BatchItem.EVAL):
-        key = str(row.item_id)
+    for record in frozen_records(batch=batch, split=BatchItem.EVAL):
+        if not record.choices:
+            raise ValueError(
+                f"batch {batch.name!r}: item {record.item_id} was frozen before option values were "
+                "stored beside records, and its options no longer match the project's; "
+                "freeze a new batch of these items"
+            )
+        key = str(record.item_id)
         examples.append(
             EvalExample(
-                prompt=row.instruction,
-                choices=[f"{letter}:{text}" for letter, _, text in row.choices],
+                prompt=record.instruction,
+                choices=[f"{letter}:{text}" for letter, _, text in record.choices],
                 key=key,
             )
         )
-        option_values[key] = [value for _, value, _ in row.choices]
-        labels[key] = row.label
+        option_values[key] = [value for _, value, _ in record.choices]
+        labels[key] = record.label
     return examples, option_values, labels
 
 

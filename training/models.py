@@ -1,7 +1,7 @@
 """Ladders of model checkpoints, runs over frozen batches, and their results.
 
-A `Run` is content-addressed: the same batch hash, ladder, hyper-parameters and
-training code version give the same run. Each rung of the ladder is one
+A `Run` is content-addressed within its batch: the same batch, ladder,
+hyper-parameters and provenance (code, libraries, checkpoints) give the same run. Each rung of the ladder is one
 `RungJob`, the unit a Celery worker executes; its row is the job's state.
 """
 
@@ -38,6 +38,9 @@ class Rung(models.Model):
     size_class = models.CharField(max_length=16, choices=SIZE_CLASSES, default=CPU)
     # Per-rung overrides of the run's hyper-parameters, e.g. {"lr": 2e-5}.
     hyperparameters = models.JSONField(default=dict, blank=True)
+    # What was read from the checkpoint, kept until its files change:
+    # {"files": {name: [size, mtime_ns]}, "digest", "modules"}.
+    checkpoint_facts = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["ladder", "order"]
@@ -76,8 +79,10 @@ class Run(models.Model):
     # Fine-tune each rung on halving subsets of the train split as well.
     learning_curve = models.BooleanField(default=False)
     code_version = models.CharField(max_length=64)
-    # sha256 of batch hash + ladder rungs + hyper-parameters + code version.
-    config_hash = models.CharField(max_length=64, unique=True)
+    # Code digests, library versions, checkpoint digests and git commit at request time.
+    provenance = models.JSONField(default=dict, blank=True)
+    # sha256 of batch hash + ladder rungs + hyper-parameters + provenance; unique per batch.
+    config_hash = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=STATUSES, default=PENDING)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -92,6 +97,9 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "config_hash"], name="run_unique_config_per_batch"),
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} of {self.ladder} on {self.batch}"

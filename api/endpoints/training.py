@@ -4,12 +4,17 @@ from ninja import Router, Status
 from annotation import permissions
 from annotation.models import Batch
 from api.endpoints import ERRORS, project_for
-from api.schemas import Error, LadderIn, LadderOut, RunIn, RunOut, RunSummaryOut, VerdictOut
+from api.schemas import Error, FieldErrors, LadderIn, LadderOut, RerunIn, RunIn, RunOut, RunSummaryOut, VerdictOut
 from scaling.models import Verdict
 from training import services as training_services
-from training.models import Ladder, Run
+from training.models import Ladder, Run, Rung
 
 router = Router(tags=["ladders and runs"])
+
+
+def _refused_hyperparameters(error: training_services.HyperparameterError) -> Status:
+    errors = {f"hyperparameters.{name}": messages for name, messages in error.message_dict.items()}
+    return Status(422, {"detail": "; ".join(error.messages), "errors": errors})
 
 
 def _run(request, project_id: int, run_id: int) -> Run:
@@ -51,21 +56,39 @@ def run_list(request, project_id: int, batch_id: int | None = None):
     return runs
 
 
-@router.post("/projects/{project_id}/runs", response={202: RunOut, **ERRORS})
+@router.post("/projects/{project_id}/runs", response={202: RunOut, 422: FieldErrors, **ERRORS})
 def run_start(request, project_id: int, payload: RunIn):
     """Run a ladder on a frozen batch. The same batch, ladder and settings give the same run;
     a failed or cancelled one is retried in place."""
     project, _ = project_for(request, project_id, roles=permissions.LEADS)
     batch = get_object_or_404(Batch, pk=payload.batch_id, project=project)
     ladder = get_object_or_404(project.ladders, pk=payload.ladder_id)
-    run = training_services.run_request(
-        batch=batch,
-        ladder=ladder,
-        hyperparameters=payload.hyperparameters,
-        learning_curve=payload.learning_curve,
-        requested_by=request.auth,
-    )
+    try:
+        run = training_services.run_request(
+            batch=batch,
+            ladder=ladder,
+            hyperparameters=payload.hyperparameters,
+            learning_curve=payload.learning_curve,
+            requested_by=request.auth,
+        )
+    except training_services.HyperparameterError as error:
+        return _refused_hyperparameters(error)
     return Status(202, run)
+
+
+@router.post("/projects/{project_id}/runs/{run_id}/rerun", response={202: RunOut, 422: FieldErrors, **ERRORS})
+def run_rerun(request, project_id: int, run_id: int, payload: RerunIn):
+    """Train one rung of a run again with changed hyper-parameters; the other rungs' finished
+    results are reused, and the new run gets its own verdict. The same request gives the same run."""
+    run = _run(request, project_id, run_id)
+    rung = get_object_or_404(Rung, pk=payload.rung_id, ladder=run.ladder)
+    try:
+        rerun = training_services.rung_rerun(
+            run=run, rung=rung, hyperparameters=payload.hyperparameters, requested_by=request.auth
+        )
+    except training_services.HyperparameterError as error:
+        return _refused_hyperparameters(error)
+    return Status(202, rerun)
 
 
 @router.get("/projects/{project_id}/runs/{run_id}", response={200: RunOut, **ERRORS})

@@ -46,6 +46,7 @@ MINIMUM_ROLE = {
     "GET /api/v1/projects/{project_id}/runs/{run_id}": LEAD,
     "POST /api/v1/projects/{project_id}/runs/{run_id}/cancel": LEAD,
     "POST /api/v1/projects/{project_id}/runs/{run_id}/retry": LEAD,
+    "POST /api/v1/projects/{project_id}/runs/{run_id}/rerun": LEAD,
     "GET /api/v1/projects/{project_id}/runs/{run_id}/verdict": LEAD,
 }
 
@@ -106,6 +107,9 @@ def request_for(operation: str, world, role: str, *, project_id=None) -> tuple[s
         # The project travels in the body here: an admin of every project named may register.
         "POST /api/v1/ladders": {
             "json": {"name": "registered", "rungs": [str(world["checkpoint"])], "projects": [ids["project_id"]]}
+        },
+        "POST /api/v1/projects/{project_id}/runs/{run_id}/rerun": {
+            "json": {"rung_id": world["ladder"].rungs.first().pk, "hyperparameters": {"lr": 2e-5}}
         },
     }
     return method, path, bodies.get(operation, {})

@@ -2,15 +2,17 @@
 
 `runs` (requesting, re-running, retry, cancel, status), `jobs` (claiming and
 executing a rung job), `recovery` (jobs the broker lost), `hyperparameters`,
-`provenance` and `ladders`. Their public functions are re-exported here, so
+`provenance`, `checkpoints` (digest and module names, without torch) and
+`ladders`. Their public functions are re-exported here, so
 callers write `from training import services` and `services.run_request(...)`.
 """
 
 from training.services.hyperparameters import (
-    RERUN_HYPERPARAMETERS,
-    ZERO_ALLOWED_HYPERPARAMETERS,
+    KNOWN_HYPERPARAMETERS,
+    HyperparameterError,
     effective_hyperparameters,
     hyperparameters_parse,
+    hyperparameters_validate,
 )
 from training.services.jobs import (
     OUT_OF_MEMORY,
@@ -23,8 +25,9 @@ from training.services.jobs import (
     rung_job_finish,
     stage_metrics,
 )
+from training.services.checkpoints import rung_checkpoint_facts
 from training.services.ladders import ladder_register, ladder_register_checkpoints
-from training.services.provenance import code_version
+from training.services.provenance import code_version, run_provenance
 from training.services.recovery import jobs_recover, queued_messages
 from training.services.runs import (
     learning_curve_sizes,
@@ -38,15 +41,16 @@ from training.services.runs import (
 )
 
 __all__ = [
+    "KNOWN_HYPERPARAMETERS",
     "OUT_OF_MEMORY",
-    "RERUN_HYPERPARAMETERS",
     "STALE_HEARTBEAT",
-    "ZERO_ALLOWED_HYPERPARAMETERS",
+    "HyperparameterError",
     "ProgressRecorder",
     "adapter_dir_for",
     "code_version",
     "effective_hyperparameters",
     "hyperparameters_parse",
+    "hyperparameters_validate",
     "jobs_recover",
     "ladder_register",
     "ladder_register_checkpoints",
@@ -55,6 +59,7 @@ __all__ = [
     "queued_messages",
     "run_cancel",
     "run_config_hash",
+    "run_provenance",
     "run_refresh_status",
     "run_request",
     "run_retry",
@@ -62,6 +67,7 @@ __all__ = [
     "rung_job_enqueue_on_commit",
     "rung_job_execute",
     "rung_job_finish",
+    "rung_checkpoint_facts",
     "rung_rerun",
     "stage_metrics",
 ]

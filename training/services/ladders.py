@@ -7,6 +7,7 @@ from django.db import transaction
 
 from training.checkpoints import CheckpointError, checkpoint_inspect
 from training.models import Ladder, Rung
+from training.services.checkpoints import rung_checkpoint_facts
 
 
 @transaction.atomic
@@ -33,6 +34,9 @@ def ladder_register(*, name: str, rungs: list[dict], projects=(), description: s
     # Two passes keep (ladder, order) unique while orders shift.
     for order, spec in enumerate(ordered):
         Rung.objects.filter(ladder=ladder, name=spec["name"]).update(order=order)
+    # The checkpoints are hashed now, once, rather than on the first run request.
+    for rung in ladder.rungs.all():
+        rung_checkpoint_facts(rung=rung)
     for project in projects:
         ladder.projects.add(project)
     return ladder

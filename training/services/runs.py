@@ -9,13 +9,13 @@ from django.utils import timezone
 
 from annotation.models import Batch
 from training.models import Ladder, Prediction, Run, Rung, RungJob
-from training.services.hyperparameters import effective_hyperparameters
-from training.services.provenance import code_version
+from training.services.hyperparameters import effective_hyperparameters, hyperparameters_validate
+from training.services.provenance import hashed_provenance, run_provenance
 from training.signals import run_finished
 
 
 def run_config_hash(
-    *, batch: Batch, ladder: Ladder, hyperparameters: dict, learning_curve: bool, version: str
+    *, batch: Batch, ladder: Ladder, hyperparameters: dict, learning_curve: bool, provenance: dict
 ) -> str:
     rungs = [
         [rung.name, rung.checkpoint_path, rung.hyperparameters]
@@ -27,7 +27,7 @@ def run_config_hash(
         "rungs": rungs,
         "hyperparameters": hyperparameters,
         "learning_curve": learning_curve,
-        "code_version": version,
+        "provenance": hashed_provenance(provenance),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -63,16 +63,17 @@ def run_request(
     rungs = list(ladder.rungs.order_by("order"))
     if not rungs:
         raise ValidationError({"ladder": f"ladder {ladder.name!r} has no rungs"})
-    hyperparameters = dict(hyperparameters or {})
-    version = code_version()
+    hyperparameters = hyperparameters_validate(hyperparameters or {}, rungs=rungs)
+    provenance = run_provenance(ladder=ladder)
     config_hash = run_config_hash(
         batch=batch,
         ladder=ladder,
         hyperparameters=hyperparameters,
         learning_curve=learning_curve,
-        version=version,
+        provenance=provenance,
     )
-    run = Run.objects.filter(config_hash=config_hash).first()
+    # Scoped to the batch: another project's batch with the same export has runs of its own.
+    run = Run.objects.filter(batch=batch, config_hash=config_hash).first()
     if run is not None:
         if run.status in {Run.FAILED, Run.CANCELLED}:
             run_retry(run=run)
@@ -82,7 +83,8 @@ def run_request(
         ladder=ladder,
         hyperparameters=hyperparameters,
         learning_curve=learning_curve,
-        code_version=version,
+        code_version=provenance["code_version"],
+        provenance=provenance,
         config_hash=config_hash,
         requested_by=requested_by,
     )
@@ -101,8 +103,13 @@ def run_request(
     return run
 
 
-def _rerun_config_hash(*, run: Run, rung: Rung, hyperparameters: dict) -> str:
-    payload = {"rerun_of": run.config_hash, "rung": rung.name, "hyperparameters": hyperparameters}
+def _rerun_config_hash(*, run: Run, rung: Rung, hyperparameters: dict, provenance: dict) -> str:
+    payload = {
+        "rerun_of": run.config_hash,
+        "rung": rung.name,
+        "hyperparameters": hyperparameters,
+        "provenance": hashed_provenance(provenance),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -121,8 +128,12 @@ def rung_rerun(*, run: Run, rung: Rung, hyperparameters: dict, requested_by=None
         raise ValidationError({"rung": f"rung {rung.name!r} is not on ladder {run.ladder.name!r}"})
     if not hyperparameters:
         raise ValidationError({"hyperparameters": "give at least one hyper-parameter to change"})
-    config_hash = _rerun_config_hash(run=run, rung=rung, hyperparameters=hyperparameters)
-    existing = Run.objects.filter(config_hash=config_hash).first()
+    hyperparameters = hyperparameters_validate(hyperparameters, rungs=[rung])
+    provenance = run_provenance(ladder=run.ladder)
+    config_hash = _rerun_config_hash(
+        run=run, rung=rung, hyperparameters=hyperparameters, provenance=provenance
+    )
+    existing = Run.objects.filter(batch=run.batch, config_hash=config_hash).first()
     if existing is not None:
         if existing.status in {Run.FAILED, Run.CANCELLED}:
             run_retry(run=existing)
@@ -131,7 +142,8 @@ def rung_rerun(*, run: Run, rung: Rung, hyperparameters: dict, requested_by=None
         batch=run.batch,
         ladder=run.ladder,
         hyperparameters=run.hyperparameters,
-        code_version=code_version(),
+        code_version=provenance["code_version"],
+        provenance=provenance,
         config_hash=config_hash,
         requested_by=requested_by,
         rerun_of=run,

@@ -120,6 +120,11 @@ class TestRerun:
             ("r2", "learning_rate=2e-5", "unknown hyper-parameter &#x27;learning_rate&#x27;"),
             ("r2", "lr=<b>x</b>", "lr: &#x27;&lt;b&gt;x&lt;/b&gt;&#x27; is not a number"),
             ("nope", "lr=2e-5", "choose a rung of this run"),
+            ("r2", "processes=64", "processes: 64 is out of range; allowed: [1, 1]"),
+            # The form's list syntax makes even a pattern a module name, and this rung has no weights to check it by.
+            ("r2", "target_modules=(a+)+$", "target_modules: rung &#x27;r2&#x27; has no safetensors weights"),
+            ("r2", "epochs=1e6", "epochs: 1e+06 is out of range"),
+            ("r2", "lr=inf", "lr: inf is not a finite number"),
         ],
     )
     def test_bad_input_changes_nothing_and_says_why(self, lead_client, project, verdict, rung, typed, message):
@@ -141,6 +146,34 @@ def test_start_a_run_with_learning_curves(lead_client, project, verdict):
     )
     run = Run.objects.get(ladder=ladder)
     assert response.status_code == 302 and run.learning_curve and run.batch == batch
+
+
+def test_a_run_started_with_hyper_parameters_shows_them_and_its_provenance(lead_client, project, verdict):
+    ladder = make_ladder("second", 2)
+    ladder.projects.add(project)
+    batch = verdict.run.batch
+    response = lead_client.post(
+        reverse("scaling:batch_run_start", args=[project.pk, batch.pk]), {"ladder": ladder.pk, "hyperparameters": "lr=1e-4, r=8"}
+    )
+    run = Run.objects.get(ladder=ladder)
+    assert response.status_code == 302 and run.hyperparameters == {"lr": 1e-4, "r": 8}
+    html = lead_client.get(reverse("scaling:run_detail", args=[project.pk, run.pk])).content.decode()
+    assert 'id="provenance"' in html and run.provenance["code_version"] in html
+    assert run.provenance["libraries"]["torch"] in html
+
+
+def test_hostile_hyper_parameters_on_the_run_start_form_name_their_fields_and_start_nothing(lead_client, project, verdict):
+    ladder = make_ladder("second", 2)
+    ladder.projects.add(project)
+    response = lead_client.post(
+        reverse("scaling:batch_run_start", args=[project.pk, verdict.run.batch_id]),
+        {"ladder": ladder.pk, "hyperparameters": "epochs=1e6, processes=64, target_modules=(a+)+$"},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    for field in ("epochs: 1e+06 is out of range", "processes: 64 is out of range", "target_modules: rung"):
+        assert field in html
+    assert not Run.objects.filter(ladder=ladder).exists()
 
 
 def test_starting_a_run_on_a_ladder_of_another_project_is_refused(lead_client, project, verdict):

@@ -10,16 +10,17 @@ from training.models import Prediction, Run, RungJob
 
 class TestHyperparametersParse:
     def test_pairs_by_comma_or_line_become_typed_values(self):
-        assert services.hyperparameters_parse("lr=2e-5,\n epochs = 2, r=16") == {"lr": 2e-5, "epochs": 2.0, "r": 16}
+        parsed = services.hyperparameters_parse("lr=2e-5,\n epochs = 2, r=16")
+        assert services.hyperparameters_validate(parsed, rungs=[]) == {"lr": 2e-5, "epochs": 2.0, "r": 16}
 
     @pytest.mark.parametrize(
         "text, message",
         [
             ("lrr=2e-5", "unknown hyper-parameter 'lrr'"),
             ("lr=fast", "lr: 'fast' is not a number"),
-            ("r=2.5", "r: '2.5' is not a whole number"),
-            ("lr=0", "lr: '0' must be a finite number above zero"),
-            ("lr=nan", "lr: 'nan' must be a finite number above zero"),
+            ("r=2.5", "r: 2.5 is not a whole number"),
+            ("lr=0", "lr: 0 is out of range; allowed: (0, 1]"),
+            ("lr=nan", "lr: nan is not a finite number"),
             ("lr", "write each hyper-parameter as name=value"),
             ("lr=1e-4, lr=2e-5", "lr: given twice"),
             ("", "give at least one hyper-parameter"),
@@ -27,18 +28,19 @@ class TestHyperparametersParse:
     )
     def test_bad_input_is_refused_with_a_clear_message(self, text, message):
         with pytest.raises(ValidationError) as error:
-            services.hyperparameters_parse(text)
+            services.hyperparameters_validate(services.hyperparameters_parse(text), rungs=[])
         assert any(message in line for line in error.value.messages), error.value.messages
 
     def test_every_error_is_reported_at_once(self):
         with pytest.raises(ValidationError) as error:
-            services.hyperparameters_parse("lrr=1, epochs=x")
+            services.hyperparameters_validate(services.hyperparameters_parse("lrr=1, epochs=x"), rungs=[])
         assert len(error.value.messages) == 2
 
     def test_every_key_is_a_fine_tuning_setting(self):
         from training.ml.finetune import LoraConfigValues
 
-        assert set(services.RERUN_HYPERPARAMETERS) <= set(LoraConfigValues.__dataclass_fields__)
+        # `processes` is how many processes the job shards over, read by the job itself.
+        assert set(services.KNOWN_HYPERPARAMETERS) - {"processes"} <= set(LoraConfigValues.__dataclass_fields__)
 
 
 @pytest.mark.django_db
