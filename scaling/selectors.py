@@ -5,8 +5,10 @@ them through `json_script`, tables render the same numbers.
 """
 
 import math
+from datetime import timedelta
 
 from django.db.models import F
+from django.utils import timezone
 
 from annotation.models import Batch, BatchItem, Item
 from scaling.models import Verdict
@@ -16,6 +18,8 @@ from training.services import learning_curve_sizes
 
 # A banner polls while its run trains and until the run's verdict is stored.
 BANNER_POLL_SECONDS = 3
+# A run that finished this recently may have its verdict on the way already.
+VERDICT_GRACE = timedelta(minutes=2)
 REGRESSION_BLAME_LIMIT = 50
 
 
@@ -31,6 +35,15 @@ def latest_run(*, project, batch: Batch | None = None) -> Run | None:
     return runs.order_by(
         F("batch__frozen_at").desc(nulls_last=True), "-batch_id", "-created_at", "-pk"
     ).first()
+
+
+def runs_missing_a_verdict() -> list[int]:
+    """Ids of final runs without a verdict that should have one by now."""
+    return list(
+        Run.objects.exclude(status__in=Run.OPEN_STATUSES)
+        .filter(verdict__isnull=True, finished_at__lt=timezone.now() - VERDICT_GRACE)
+        .values_list("pk", flat=True)
+    )
 
 
 def run_verdict(*, run: Run | None) -> Verdict | None:

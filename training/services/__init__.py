@@ -17,15 +17,17 @@ from training.services.jobs import (
     STALE_HEARTBEAT,
     ProgressRecorder,
     adapter_dir_for,
+    adapter_work_dir_for,
     predictions_store,
     rung_job_claim,
     rung_job_execute,
     rung_job_finish,
+    rung_job_heartbeat,
     stage_metrics,
 )
 from training.services.ladders import ladder_register
 from training.services.provenance import code_version
-from training.services.recovery import jobs_recover, queued_messages
+from training.services.recovery import jobs_recover, queued_messages, runs_settle
 from training.services.runs import (
     learning_curve_sizes,
     run_cancel,
@@ -33,6 +35,7 @@ from training.services.runs import (
     run_refresh_status,
     run_request,
     run_retry,
+    run_status_from_jobs,
     rung_job_enqueue_on_commit,
     rung_rerun,
 )
@@ -44,6 +47,7 @@ __all__ = [
     "ZERO_ALLOWED_HYPERPARAMETERS",
     "ProgressRecorder",
     "adapter_dir_for",
+    "adapter_work_dir_for",
     "code_version",
     "effective_hyperparameters",
     "hyperparameters_parse",
@@ -57,10 +61,13 @@ __all__ = [
     "run_refresh_status",
     "run_request",
     "run_retry",
+    "run_status_from_jobs",
     "rung_job_claim",
     "rung_job_enqueue_on_commit",
     "rung_job_execute",
     "rung_job_finish",
+    "rung_job_heartbeat",
     "rung_rerun",
+    "runs_settle",
     "stage_metrics",
 ]
