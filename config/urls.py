@@ -7,6 +7,7 @@ from api.api import api
 urlpatterns = [
     path("", include("annotation.urls")),
     path("", include("scaling.urls")),
+    path("", include("training.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # An invited member chooses a password through Django's one-time reset link.

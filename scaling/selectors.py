@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotation.models import Batch, BatchItem, Item
+from scaling import laws
 from scaling.models import Verdict
 from scaling.verdict import size_label
 from training.models import Prediction, Run, Rung, RungJob
@@ -170,8 +171,8 @@ def f1_across_batches(*, project) -> dict:
 
 
 def _power_f1(params: dict, size: float) -> float:
-    """F1 on the fitted curve: 1 − (A·N^(−α) + E), the law `laws.fit_power` fits to 1 − F1."""
-    return 1.0 - (params["A"] * size ** (-params["alpha"]) + params["E"])
+    """F1 on the fitted curve: 1 − err(N), the law `laws.fit_power` fits to 1 − F1."""
+    return 1.0 - float(laws.power_law(size, A=params["A"], alpha=params["alpha"], E=params["E"]))
 
 
 def power_law_overlay(*, verdict: Verdict) -> dict | None:

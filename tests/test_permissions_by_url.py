@@ -35,15 +35,15 @@ MINIMUM_ROLE = {
     "annotation:import_upload": (LEAD, "get"),
     "annotation:import_status": (LEAD, "get"),
     "annotation:members": (ADMIN, "get"),
-    "scaling:run_detail": (LEAD, "get"),
-    "scaling:run_cancel": (LEAD, "post"),
-    "scaling:run_retry": (LEAD, "post"),
-    "scaling:run_rerun": (LEAD, "post"),
+    "runs:run_detail": (LEAD, "get"),
+    "runs:run_cancel": (LEAD, "post"),
+    "runs:run_retry": (LEAD, "post"),
+    "runs:run_rerun": (LEAD, "post"),
     "scaling:run_suspects": (LEAD, "get"),
-    "scaling:run_report": (LEAD, "get"),
+    "runs:run_report": (LEAD, "get"),
     "scaling:dashboard": (LEAD, "get"),
     "scaling:verdict_banner": (LEAD, "get"),
-    "scaling:batch_run_start": (LEAD, "post"),
+    "runs:batch_run_start": (LEAD, "post"),
 }
 
 
@@ -90,13 +90,13 @@ def url_for(name: str, project, world, user) -> str:
         kwargs["assignment_id"] = lease.pk if lease else 999999
     if name == "annotation:item_review":
         kwargs["item_id"] = world["items"][0].pk
-    if name.startswith(("annotation:batch_", "scaling:batch_")) and name != "annotation:batch_list":
+    if name.startswith(("annotation:batch_", "runs:batch_")) and name != "annotation:batch_list":
         kwargs["batch_id"] = world["batch"].pk
     if name == "annotation:batch_export":
         kwargs["fmt"] = "alpaca-train"
     if name == "annotation:import_status":
         kwargs["job_id"] = world["job"].pk
-    if name.startswith("scaling:run_"):
+    if name.startswith(("scaling:run_", "runs:run_")):
         kwargs["run_id"] = world["run"].pk
     return reverse(name, kwargs=kwargs)
 

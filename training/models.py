@@ -225,6 +225,26 @@ class RungJob(models.Model):
             return 100 if self.is_final else 0
         return max(0, min(100, int(100 * (progress.get("step") or 0) / steps)))
 
+    def copy_finished(self, *, run: Run) -> "RungJob":
+        """A copy of this done job in `run` (a re-run reusing its neighbours' results), done as well."""
+        if self.status != self.DONE:
+            raise InvalidTransition(f"rung job {self.pk} is {self.status}; only a done job is copied")
+        return RungJob.objects.create(
+            run=run,
+            rung=self.rung,
+            hyperparameters=self.hyperparameters,
+            status=self.DONE,
+            progress=self.progress,
+            loss_curve=self.loss_curve,
+            metrics=self.metrics,
+            tokens_per_second=self.tokens_per_second,
+            train_seconds=self.train_seconds,
+            eval_seconds=self.eval_seconds,
+            adapter_path=self.adapter_path,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+        )
+
     def _move(self, status: str, **fields) -> None:
         """Compare-and-set: written only while the row still has the status and attempt this object read.
 

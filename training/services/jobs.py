@@ -288,33 +288,37 @@ def _score_stage(*, job: RungJob, stage: str, adapter_dir: str | None) -> dict:
 
 
 def stage_metrics(*, rows: list[dict], project) -> dict:
-    """P/R/F1 (positive = the project's positive option; abstentions are wrong), AUC, per category."""
-    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+    """P/R/F1 (positive = the project's positive option), AUC, accuracy per category.
+
+    Right and wrong are scaling.verdict's, as in the verdict: an abstention
+    (a "don't know" option, or an unparseable answer) is always wrong.
+    """
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
 
     from annotation.models import Item
+    from scaling.verdict import answers_correct, confusion_masks, f1_from_counts, project_abstentions
 
     positive = project.positive_option
-    truth = [row["label"] == positive for row in rows]
-    # An abstention ("don't know") never counts as the right answer.
-    predicted = [
-        (row["option"] == positive) if row["option"] not in project.abstain_options else not truth[index]
-        for index, row in enumerate(rows)
-    ]
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        truth, predicted, average="binary", zero_division=0
-    )
+    abstain = project_abstentions(project.abstain_options)
+    labels = np.array([row["label"] for row in rows], dtype=object)
+    options = np.array([row["option"] for row in rows], dtype=object)
+    true_pos, false_pos, false_neg = (mask.sum() for mask in confusion_masks(labels, options, positive, abstain))
+    precision = true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0
+    recall = true_pos / (true_pos + false_neg) if true_pos + false_neg else 0.0
+    correct = answers_correct(labels, options, positive, abstain)
+    truth = [label == positive for label in labels]
     margins = [row["margin"] if row["margin"] is not None else -1e9 for row in rows]
     auc = roc_auc_score(truth, margins) if len(set(truth)) == 2 else None
     categories = dict(Item.objects.filter(pk__in=[row["item_id"] for row in rows]).values_list("pk", "category"))
     per_category = {}
     for category in sorted(set(categories.values()) - {""}):
         picked = [index for index, row in enumerate(rows) if categories.get(row["item_id"]) == category]
-        correct = sum(predicted[index] == truth[index] for index in picked)
-        per_category[category] = {"items": len(picked), "accuracy": correct / len(picked)}
+        per_category[category] = {"items": len(picked), "accuracy": float(correct[picked].mean())}
     return {
         "precision": float(precision),
         "recall": float(recall),
-        "f1": float(f1),
+        "f1": float(f1_from_counts(true_pos, false_pos, false_neg)),
         "auc": None if auc is None else float(auc),
         "items": len(rows),
         "per_category": per_category,

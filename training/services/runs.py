@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import Batch
-from training.models import Ladder, Prediction, Run, Rung, RungJob
+from training.models import InvalidTransition, Ladder, Prediction, Run, Rung, RungJob
 from training.services.hyperparameters import effective_hyperparameters
 from training.services.provenance import code_version
 from training.signals import run_finished
@@ -152,21 +152,7 @@ def rung_rerun(*, run: Run, rung: Rung, hyperparameters: dict, requested_by=None
             )
             rung_job_enqueue_on_commit(job=job)
             continue
-        copy = RungJob.objects.create(
-            run=rerun,
-            rung=ladder_rung,
-            hyperparameters=old.hyperparameters,
-            status=RungJob.DONE,
-            progress=old.progress,
-            loss_curve=old.loss_curve,
-            metrics=old.metrics,
-            tokens_per_second=old.tokens_per_second,
-            train_seconds=old.train_seconds,
-            eval_seconds=old.eval_seconds,
-            adapter_path=old.adapter_path,
-            started_at=old.started_at,
-            finished_at=old.finished_at,
-        )
+        copy = old.copy_finished(run=rerun)
         Prediction.objects.bulk_create(
             [
                 Prediction(rung_job=copy, item_id=item_id, stage=stage, option=option, label=label,
@@ -215,8 +201,13 @@ def run_retry(*, run: Run) -> Run:
 
 @transaction.atomic
 def run_cancel(*, run: Run) -> Run:
-    """Cancel a run: pending jobs stop at once, running ones at their next step."""
+    """Cancel a run: pending jobs stop at once, running ones at their next step.
+
+    Refused (InvalidTransition) for a run that has already ended.
+    """
     run = Run.objects.select_for_update().get(pk=run.pk)
+    if run.is_final:
+        raise InvalidTransition(f"run {run.pk} has already ended ({run.status})")
     for job in run.rung_jobs.select_for_update().filter(status=RungJob.PENDING):
         job.cancel()
     run.rung_jobs.filter(status=RungJob.RUNNING).update(cancel_requested=True)
