@@ -16,7 +16,8 @@ def done_run(project, annotator):
 
 
 def test_a_done_run_is_not_retried(done_run):
-    with pytest.raises(InvalidTransition, match=f"run {done_run.pk} is done; only a failed or cancelled run is retried"):
+    refusal = f"run {done_run.pk} is done; only a failed or cancelled run is retried"
+    with pytest.raises(InvalidTransition, match=refusal):
         services.run_retry(run=done_run)
     done_run.refresh_from_db()
     assert done_run.status == Run.DONE and done_run.finished_at is not None
