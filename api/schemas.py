@@ -319,11 +319,7 @@ class RungJobOut(Schema):
 
     @staticmethod
     def resolve_percent(obj) -> int:
-        progress = obj.progress or {}
-        steps = progress.get("steps") or 0
-        if not steps:
-            return 100 if obj.is_final else 0
-        return min(100, int(100 * (progress.get("step") or 0) / steps))
+        return obj.progress_percent
 
     @staticmethod
     def resolve_loss(obj) -> float | None:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("annotation.urls")),
     path("", include("scaling.urls")),
     path("", include("api.urls")),
+    path("", include("training.urls")),
     # Django's form views answer any method (PUT as POST, DELETE with the page): refuse the rest with 405.
     path("login/", require_http_methods(["GET", "POST"])(auth_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -296,6 +296,11 @@ def _power_log(theta: np.ndarray, log_n: np.ndarray):
     return log_pred, np.stack([share, -share * log_n, 1.0 - share], axis=1)
 
 
+def power_law(sizes: ArrayLike, *, A: float, alpha: float, E: float) -> np.ndarray:
+    """err(N) = A · N^(−α) + E, the law `fit_power` fits; computed in log space."""
+    return np.exp(math.log(A) - alpha * np.log(np.asarray(sizes, dtype=float))) + E
+
+
 def fit_power(
     model_sizes: ArrayLike,
     errors: ArrayLike,
@@ -356,7 +361,6 @@ def fit_power(
 
     def predict(new_sizes: np.ndarray) -> np.ndarray:
         # Computed on the scaled sizes, as fitted, so huge A never overflows.
-        term = np.exp(log_a - alpha * np.log(new_sizes / scale))
-        return term + params["E"]
+        return power_law(np.asarray(new_sizes, dtype=float) / scale, A=math.exp(log_a), alpha=alpha, E=params["E"])
 
     return LawFit("power", params, _rmse(log_pred - log_y), n, predict)

@@ -5,10 +5,13 @@ them through `json_script`, tables render the same numbers.
 """
 
 import math
+from datetime import timedelta
 
 from django.db.models import F
+from django.utils import timezone
 
 from annotation.models import Batch, BatchItem, Item
+from scaling import laws
 from scaling.models import Verdict
 from scaling.verdict import size_label
 from training.models import Prediction, Run, Rung, RungJob
@@ -16,6 +19,8 @@ from training.services import KNOWN_HYPERPARAMETERS, learning_curve_sizes
 
 # A banner polls while its run trains and until the run's verdict is stored.
 BANNER_POLL_SECONDS = 3
+# A run that finished this recently may have its verdict on the way already.
+VERDICT_GRACE = timedelta(minutes=2)
 REGRESSION_BLAME_LIMIT = 50
 
 
@@ -31,6 +36,15 @@ def latest_run(*, project, batch: Batch | None = None) -> Run | None:
     return runs.order_by(
         F("batch__frozen_at").desc(nulls_last=True), "-batch_id", "-created_at", "-pk"
     ).first()
+
+
+def runs_missing_a_verdict() -> list[int]:
+    """Ids of final runs without a verdict that should have one by now."""
+    return list(
+        Run.objects.exclude(status__in=Run.OPEN_STATUSES)
+        .filter(verdict__isnull=True, finished_at__lt=timezone.now() - VERDICT_GRACE)
+        .values_list("pk", flat=True)
+    )
 
 
 def run_verdict(*, run: Run | None) -> Verdict | None:
@@ -174,8 +188,8 @@ def f1_across_batches(*, project) -> dict:
 
 
 def _power_f1(params: dict, size: float) -> float:
-    """F1 on the fitted curve: 1 − (A·N^(−α) + E), the law `laws.fit_power` fits to 1 − F1."""
-    return 1.0 - (params["A"] * size ** (-params["alpha"]) + params["E"])
+    """F1 on the fitted curve: 1 − err(N), the law `laws.fit_power` fits to 1 − F1."""
+    return 1.0 - float(laws.power_law(size, A=params["A"], alpha=params["alpha"], E=params["E"]))
 
 
 def power_law_overlay(*, verdict: Verdict) -> dict | None:

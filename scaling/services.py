@@ -13,9 +13,9 @@ from django.db import transaction
 from annotation.models import BatchItem
 from scaling import diagnostics, laws, selection, verdict
 from scaling.models import Verdict
+from training.ml.finetune import DEFAULT_LEARNING_RATE
 from training.models import Prediction, Run, RungJob
 
-DEFAULT_LEARNING_RATE = 2e-4
 MIN_RUNGS_FOR_A_VERDICT = 2
 
 
@@ -28,9 +28,9 @@ def larger_half(rungs: int) -> int:
     return max(2, math.ceil(rungs / 2))
 
 
-def _as_binary(option: str, *, positive: str, abstain: set[str]):
-    """True/False for the positive class; None (always wrong) for abstentions."""
-    if option in abstain or option == "":
+def _as_binary(option: str, *, positive: str, abstain: tuple):
+    """True/False for the positive class; None, an abstention to verdict.py (always wrong), for abstentions."""
+    if option in abstain:
         return None
     return option == positive
 
@@ -83,7 +83,7 @@ def run_eval_arrays(*, run: Run) -> dict:
 
 def _stage_result(arrays: dict, jobs: list[RungJob], stage: str) -> dict:
     project = arrays["project"]
-    abstain = set(project.abstain_options)
+    abstain = verdict.project_abstentions(project.abstain_options)
     positive = project.positive_option
     item_ids = arrays["item_ids"]
     y_true = [arrays["labels"][item] == positive for item in item_ids]

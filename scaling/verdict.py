@@ -265,6 +265,17 @@ def confusion_masks(
     return true_pos, false_pos, false_neg
 
 
+def answers_correct(y_true: np.ndarray, predictions: np.ndarray, positive: Any, abstain: Collection) -> np.ndarray:
+    """True where a prediction is right: neither a false positive nor a false negative (so never an abstention)."""
+    _, false_pos, false_neg = confusion_masks(y_true, predictions, positive, abstain)
+    return ~(false_pos | false_neg)
+
+
+def project_abstentions(abstain_options: Collection) -> tuple:
+    """What counts as an abstention for a project: its "don't know" options and no answer at all."""
+    return (*DEFAULT_ABSTAIN, *abstain_options)
+
+
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, 0 where the denominator is 0 (sklearn's zero_division)."""
     safe = np.where(denominator > 0, denominator, 1.0)

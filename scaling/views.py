@@ -12,7 +12,7 @@ from config import params
 from config.polling import render_polled
 from scaling import selectors
 from training import services as training_services
-from training.models import Ladder, Run, Rung
+from training.models import InvalidTransition, Ladder, Run, Rung
 
 
 def _run_for(user, project_id: int, run_id: int):
@@ -27,12 +27,11 @@ def run_rows(run: Run) -> list[dict]:
     rows = []
     for job in run.rung_jobs.select_related("rung").order_by("rung__order", "train_size"):
         progress = job.progress or {}
-        steps = progress.get("steps") or 0
         losses = [point[1] for point in job.loss_curve][-60:]
         rows.append(
             {
                 "job": job,
-                "percent": int(100 * progress.get("step", 0) / steps) if steps else (100 if job.is_final else 0),
+                "percent": job.progress_percent,
                 "phase": progress.get("phase", ""),
                 "loss": progress.get("loss"),
                 "eta": progress.get("eta_seconds"),
@@ -83,17 +82,25 @@ def run_detail(request, project_id: int, run_id: int):
 @require_POST
 @login_required
 def run_cancel(request, project_id: int, run_id: int):
-    _, run = _run_for(request.user, project_id, run_id)
-    training_services.run_cancel(run=run)
-    return redirect("scaling:run_detail", project_id=project_id, run_id=run.pk)
+    project, run = _run_for(request.user, project_id, run_id)
+    try:
+        training_services.run_cancel(run=run)
+    except InvalidTransition as error:
+        context = _run_context(project, run, control_errors=error.messages)
+        return render(request, "scaling/run_detail.html", context, status=409)
+    return redirect("runs:run_detail", project_id=project_id, run_id=run.pk)
 
 
 @require_POST
 @login_required
 def run_retry(request, project_id: int, run_id: int):
-    _, run = _run_for(request.user, project_id, run_id)
-    training_services.run_retry(run=run)
-    return redirect("scaling:run_detail", project_id=project_id, run_id=run.pk)
+    project, run = _run_for(request.user, project_id, run_id)
+    try:
+        training_services.run_retry(run=run)
+    except InvalidTransition as error:
+        context = _run_context(project, run, control_errors=error.messages)
+        return render(request, "scaling/run_detail.html", context, status=409)
+    return redirect("runs:run_detail", project_id=project_id, run_id=run.pk)
 
 
 @require_POST
@@ -117,7 +124,7 @@ def run_rerun(request, project_id: int, run_id: int):
             project, run, rerun_errors=error.messages, rerun_draft={"rung": rung, "hyperparameters": typed}
         )
         return render(request, "scaling/run_detail.html", context, status=400)
-    return redirect("scaling:run_detail", project_id=project.pk, run_id=rerun.pk)
+    return redirect("runs:run_detail", project_id=project.pk, run_id=rerun.pk)
 
 
 @require_GET
@@ -180,7 +187,7 @@ def batch_run_start(request, project_id: int, batch_id: int):
             {"project": project, "batch": batch, "errors": error.messages},
             status=400,
         )
-    return redirect("scaling:run_detail", project_id=project.pk, run_id=run.pk)
+    return redirect("runs:run_detail", project_id=project.pk, run_id=run.pk)
 
 
 @require_GET

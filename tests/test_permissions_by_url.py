@@ -46,15 +46,15 @@ VIEWS = {
     "annotation:import_upload": {"get": LEAD, "post": LEAD},
     "annotation:import_status": {"get": LEAD},
     "annotation:members": {"get": ADMIN, "post": ADMIN},
-    "scaling:run_detail": {"get": LEAD},
-    "scaling:run_cancel": {"post": LEAD},
-    "scaling:run_retry": {"post": LEAD},
-    "scaling:run_rerun": {"post": LEAD},
+    "runs:run_detail": {"get": LEAD},
+    "runs:run_cancel": {"post": LEAD},
+    "runs:run_retry": {"post": LEAD},
+    "runs:run_rerun": {"post": LEAD},
     "scaling:run_suspects": {"get": LEAD},
-    "scaling:run_report": {"get": LEAD},
+    "runs:run_report": {"get": LEAD},
     "scaling:dashboard": {"get": LEAD},
     "scaling:verdict_banner": {"get": LEAD},
-    "scaling:batch_run_start": {"post": LEAD},
+    "runs:batch_run_start": {"post": LEAD},
     # Django's own account views.
     "login": {"get": ANYONE, "post": ANYONE},
     "logout": {"post": ANYONE},
@@ -67,7 +67,7 @@ VIEWS = {
 # Answers other than 2xx/3xx that a permitted, well-formed request may get, and why.
 DOCUMENTED_REFUSALS = {
     # Only a failed or cancelled run is retried: the test's run is pending.
-    ("scaling:run_retry", "post"): {409},
+    ("runs:run_retry", "post"): {409},
     # The second reviewer's revision is stale once the first has reviewed.
     ("annotation:item_review", "post"): {409},
 }
@@ -164,8 +164,8 @@ def form_for(name: str, method: str, world, user) -> dict:
             "file": SimpleUploadedFile("m.jsonl", b'{"id": "1"}\n'), "corpus": "more", "format": "jsonl"
         },
         "annotation:members": lambda: {"username": "newcomer", "role": ANNOTATOR, "action": "set"},
-        "scaling:run_rerun": lambda: {"rung": world["rung"].pk, "hyperparameters": "lr=2e-5"},
-        "scaling:batch_run_start": lambda: {"ladder": world["ladder"].pk},
+        "runs:run_rerun": lambda: {"rung": world["rung"].pk, "hyperparameters": "lr=2e-5"},
+        "runs:batch_run_start": lambda: {"ladder": world["ladder"].pk},
         "api_tokens:list": lambda: {"name": "nightly export", "days": "30"},
     }
     return bodies.get(name, dict)()

@@ -6,13 +6,28 @@ hyper-parameters and provenance (code, libraries, checkpoints) give the same run
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 CPU = "cpu"
 GPU_SMALL = "gpu-small"
 GPU_LARGE = "gpu-large"
 SIZE_CLASSES = [(CPU, "CPU"), (GPU_SMALL, "GPU, one device"), (GPU_LARGE, "GPU, FSDP over a machine")]
+
+
+class InvalidTransition(ValidationError):
+    """A status change the state's table of allowed moves does not have."""
+
+
+class Superseded(Exception):
+    """A newer attempt holds the job: this attempt must write, record and remove nothing more."""
+
+
+def _refuse(kind: str, pk, current: str, wanted: str, allowed) -> InvalidTransition:
+    allowed_text = ", ".join(sorted(allowed)) or "nothing (it is final)"
+    return InvalidTransition(f"{kind} {pk} is {current}; it cannot become {wanted} (from {current}: {allowed_text})")
 
 
 class Ladder(models.Model):
@@ -71,6 +86,15 @@ class Run(models.Model):
         (CANCELLED, "Cancelled"),
     ]
     OPEN_STATUSES = [PENDING, RUNNING]
+    RETRYABLE_STATUSES = [FAILED, CANCELLED]
+    # A run's status follows its jobs; a done run is final, a failed or cancelled one may be retried.
+    ALLOWED_MOVES = {
+        PENDING: {RUNNING, DONE, FAILED, CANCELLED},
+        RUNNING: {PENDING, DONE, FAILED, CANCELLED},
+        FAILED: {PENDING, CANCELLED},
+        CANCELLED: {PENDING, FAILED},
+        DONE: set(),
+    }
 
     batch = models.ForeignKey("annotation.Batch", on_delete=models.PROTECT, related_name="runs")
     ladder = models.ForeignKey(Ladder, on_delete=models.PROTECT, related_name="runs")
@@ -108,6 +132,34 @@ class Run(models.Model):
     def is_final(self) -> bool:
         return self.status not in self.OPEN_STATUSES
 
+    def _move(self, status: str) -> None:
+        if status not in self.ALLOWED_MOVES[self.status]:
+            raise _refuse("run", self.pk, self.status, status, self.ALLOWED_MOVES[self.status])
+        self.status = status
+        self.finished_at = timezone.now() if status not in self.OPEN_STATUSES else None
+        self.save(update_fields=["status", "finished_at"])
+
+    def settle(self, status: str) -> bool:
+        """Take the status derived from the jobs; True when it changed. The caller holds the row lock."""
+        if status == self.status:
+            return False
+        self._move(status)
+        return True
+
+    def retry(self) -> None:
+        """Back to pending for another try; only a failed or cancelled run is retried."""
+        if self.status not in self.RETRYABLE_STATUSES:
+            raise InvalidTransition(
+                f"run {self.pk} is {self.status}; only a failed or cancelled run is retried"
+            )
+        self._move(self.PENDING)
+
+
+class RungJobQuerySet(models.QuerySet):
+    def held_by(self, job: "RungJob") -> "RungJobQuerySet":
+        """The job's row while `job`'s attempt still owns it: running, and no newer claim."""
+        return self.filter(pk=job.pk, status=RungJob.RUNNING, attempts=job.attempts)
+
 
 class RungJob(models.Model):
     PENDING = "pending"
@@ -117,6 +169,17 @@ class RungJob(models.Model):
     CANCELLED = "cancelled"
     STATUSES = Run.STATUSES
     FINAL_STATUSES = [DONE, FAILED, CANCELLED]
+    DEFAULT_MAX_ATTEMPTS = 3
+    # Running to running: a newer attempt claims a job whose worker stopped beating.
+    ALLOWED_MOVES = {
+        PENDING: {RUNNING, FAILED, CANCELLED},
+        RUNNING: {RUNNING, PENDING, DONE, FAILED, CANCELLED},
+        FAILED: {PENDING},
+        CANCELLED: {PENDING},
+        DONE: set(),
+    }
+
+    objects = RungJobQuerySet.as_manager()
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="rung_jobs")
     rung = models.ForeignKey(Rung, on_delete=models.PROTECT, related_name="jobs")
@@ -125,7 +188,7 @@ class RungJob(models.Model):
     hyperparameters = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=STATUSES, default=PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
-    max_attempts = models.PositiveSmallIntegerField(default=3)
+    max_attempts = models.PositiveSmallIntegerField(default=DEFAULT_MAX_ATTEMPTS)
     cancel_requested = models.BooleanField(default=False)
     # {"phase", "step", "steps", "loss", "tokens_per_second", "eta_seconds"}
     progress = models.JSONField(default=dict, blank=True)
@@ -160,6 +223,87 @@ class RungJob(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
+
+    @property
+    def progress_percent(self) -> int:
+        """How far the current phase is, 0–100; a final job without steps counts as through."""
+        progress = self.progress or {}
+        steps = progress.get("steps") or 0
+        if not steps:
+            return 100 if self.is_final else 0
+        return max(0, min(100, int(100 * (progress.get("step") or 0) / steps)))
+
+    def copy_finished(self, *, run: Run) -> "RungJob":
+        """A copy of this done job in `run` (a re-run reusing its neighbours' results), done as well."""
+        if self.status != self.DONE:
+            raise InvalidTransition(f"rung job {self.pk} is {self.status}; only a done job is copied")
+        return RungJob.objects.create(
+            run=run,
+            rung=self.rung,
+            hyperparameters=self.hyperparameters,
+            status=self.DONE,
+            progress=self.progress,
+            loss_curve=self.loss_curve,
+            metrics=self.metrics,
+            tokens_per_second=self.tokens_per_second,
+            train_seconds=self.train_seconds,
+            eval_seconds=self.eval_seconds,
+            adapter_path=self.adapter_path,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+        )
+
+    def _move(self, status: str, **fields) -> None:
+        """Compare-and-set: written only while the row still has the status and attempt this object read.
+
+        A worker's copy of its job is its fencing token: once a newer attempt
+        has claimed the row, the update matches nothing and `Superseded` stops
+        the stale worker before it records anything.
+        """
+        if status not in self.ALLOWED_MOVES[self.status]:
+            raise _refuse("rung job", self.pk, self.status, status, self.ALLOWED_MOVES[self.status])
+        written = RungJob.objects.filter(pk=self.pk, status=self.status, attempts=self.attempts).update(
+            status=status, **fields
+        )
+        if not written:
+            raise Superseded(f"rung job {self.pk}: attempt {self.attempts} no longer holds it")
+        self.status = status
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def start(self, attempt: int) -> None:
+        """Claim the job for `attempt`, the next attempt number. The caller holds the row lock."""
+        if attempt != self.attempts + 1:
+            raise InvalidTransition(f"rung job {self.pk}: attempt {attempt} after {self.attempts}")
+        now = timezone.now()
+        self._move(
+            self.RUNNING, attempts=attempt, started_at=self.started_at or now, heartbeat_at=now,
+            progress={"phase": "starting", "attempt": attempt},
+        )
+
+    def finish(self, status: str, error: str = "") -> None:
+        if status not in self.FINAL_STATUSES:
+            raise InvalidTransition(f"rung job {self.pk}: {status} is not a final status")
+        self._move(status, error=error, finished_at=timezone.now())
+
+    def requeue(self, error: str) -> None:
+        """Back on the queue after a failed attempt that has attempts left."""
+        self._move(self.PENDING, error=error)
+
+    def cancel(self) -> None:
+        """A pending job stops at once (a running one is asked to, through `cancel_requested`)."""
+        self._move(self.CANCELLED, cancel_requested=True, finished_at=timezone.now())
+
+    def retry(self, *, extra_attempts: int) -> None:
+        """A failed or cancelled job goes back on the queue with `extra_attempts` more tries.
+
+        Attempt numbers keep counting up, so a worker of an earlier attempt
+        can never pass for a new one.
+        """
+        self._move(
+            self.PENDING, max_attempts=self.attempts + extra_attempts, cancel_requested=False, error="",
+            finished_at=None,
+        )
 
 
 class Prediction(models.Model):

@@ -7,7 +7,7 @@ from api.endpoints import ERRORS, project_for
 from api.schemas import Error, FieldErrors, LadderIn, LadderOut, RerunIn, RunIn, RunOut, RunSummaryOut, VerdictOut
 from scaling.models import Verdict
 from training import services as training_services
-from training.models import Ladder, Run, Rung
+from training.models import InvalidTransition, Ladder, Run, Rung
 
 router = Router(tags=["ladders and runs"])
 
@@ -101,18 +101,20 @@ def run_status(request, project_id: int, run_id: int):
 def run_cancel(request, project_id: int, run_id: int):
     """Cancel a run: pending rung jobs stop at once, running ones at their next step."""
     run = _run(request, project_id, run_id)
-    if run.is_final:
-        return Status(409, {"detail": f"run {run.pk} has already ended ({run.status})"})
-    return training_services.run_cancel(run=run)
+    try:
+        return training_services.run_cancel(run=run)
+    except InvalidTransition as error:
+        return Status(409, {"detail": "; ".join(error.messages)})
 
 
 @router.post("/projects/{project_id}/runs/{run_id}/retry", response={200: RunOut, 409: Error, **ERRORS})
 def run_retry(request, project_id: int, run_id: int):
     """Send a failed or cancelled run's unfinished rung jobs back to the queue."""
     run = _run(request, project_id, run_id)
-    if run.status not in {Run.FAILED, Run.CANCELLED}:
-        return Status(409, {"detail": f"run {run.pk} is {run.status}; only a failed or cancelled run is retried"})
-    return training_services.run_retry(run=run)
+    try:
+        return training_services.run_retry(run=run)
+    except InvalidTransition as error:
+        return Status(409, {"detail": "; ".join(error.messages)})
 
 
 @router.get("/projects/{project_id}/runs/{run_id}/verdict", response={200: VerdictOut, **ERRORS})

@@ -402,6 +402,23 @@ class TestRuns:
             retried = lead.post(p(world, f"/runs/{run.pk}/retry"))
         assert retried.status_code == 200 and retried.json()["status"] == "pending"
 
+    @pytest.mark.covers("POST /api/v1/projects/{project_id}/runs/{run_id}/retry")
+    def test_a_done_run_is_not_retried(self, api, world, django_capture_on_commit_callbacks):
+        from training.services import rung_job_claim, rung_job_finish
+
+        lead = api.as_user(world["keys"][LEAD])
+        run = world["run"]
+        with django_capture_on_commit_callbacks(execute=True):
+            for job in run.rung_jobs.all():
+                rung_job_finish(job=rung_job_claim(job_id=job.pk), status="done")
+        run.refresh_from_db()
+        assert run.status == Run.DONE
+        refused = lead.post(p(world, f"/runs/{run.pk}/retry"))
+        assert refused.status_code == 409
+        assert refused.json()["detail"] == f"run {run.pk} is done; only a failed or cancelled run is retried"
+        run.refresh_from_db()
+        assert run.status == Run.DONE
+
     @pytest.mark.covers("GET /api/v1/projects/{project_id}/runs/{run_id}/verdict")
     def test_the_verdict_once_there_is_one(self, api, world):
         lead = api.as_user(world["keys"][LEAD])

@@ -131,12 +131,12 @@ class TestNonFiniteNumbersInJson:
         assert response.status_code == 400 and list(response.json()["errors"]) == ["x.1.y"]
 
 
-@pytest.mark.parametrize("page, field", [("scaling:run_rerun", "rung"), ("scaling:batch_run_start", "ladder")])
+@pytest.mark.parametrize("page, field", [("runs:run_rerun", "rung"), ("runs:batch_run_start", "ladder")])
 def test_a_posted_choice_that_only_looks_like_digits_is_no_choice(project, lead, labelled, page, field):
     batch = batch_freeze(batch=batch_create(project=project, name="b", items=labelled))
     ladder = Ladder.objects.create(name="l")
     Rung.objects.create(ladder=ladder, order=0, name="r", checkpoint_path="/x", parameters=1)
     run = Run.objects.create(batch=batch, ladder=ladder, code_version="v", config_hash="c" * 64)
-    target = run.pk if page == "scaling:run_rerun" else batch.pk
+    target = run.pk if page == "runs:run_rerun" else batch.pk
     response = client_for(lead).post(reverse(page, args=[project.pk, target]), {field: "²"})
     assert response.status_code == 400 and "choose" in response.content.decode()

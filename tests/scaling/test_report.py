@@ -27,7 +27,7 @@ def test_the_zip_holds_the_report_and_each_chart_as_svg_and_png(run, lead, proje
     verdict.save()
     client = Client()
     client.force_login(lead)
-    response = client.get(reverse("scaling:run_report", args=[project.pk, run.pk]))
+    response = client.get(reverse("runs:run_report", args=[project.pk, run.pk]))
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     assert f"ladderlab-run-{run.pk}-" in response["Content-Disposition"]
     archive = zipfile.ZipFile(io.BytesIO(response.content))

@@ -28,6 +28,8 @@ PACKED_ATTENTION = "ladderlab_packed_sdpa"
 # Beside each adapter, saved with it: its FinetuneResult (loss curve, speed).
 TRAINING_RESULT_FILE = "training-result.json"
 PROGRESS_EVERY_SECONDS = 2.0
+# The seed's learning rate (2405.02817); the verdict's diagnosis assumes it for a rung that sets none.
+DEFAULT_LEARNING_RATE = 2e-4
 
 
 class Cancelled(Exception):
@@ -48,7 +50,7 @@ class LoraConfigValues:
     target_modules: str | list[str] = "all-linear"
     # Modules trained whole beside the adapters, e.g. ["lm_head"].
     modules_to_save: list[str] | None = None
-    lr: float = 2e-4
+    lr: float = DEFAULT_LEARNING_RATE
     scheduler: str = "cosine"  # or "constant"
     warmup_ratio: float = 0.03
     epochs: float = 1.0

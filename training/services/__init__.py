@@ -19,16 +19,18 @@ from training.services.jobs import (
     STALE_HEARTBEAT,
     ProgressRecorder,
     adapter_dir_for,
+    adapter_work_dir_for,
     predictions_store,
     rung_job_claim,
     rung_job_execute,
     rung_job_finish,
+    rung_job_heartbeat,
     stage_metrics,
 )
 from training.services.checkpoints import rung_checkpoint_facts
 from training.services.ladders import ladder_register, ladder_register_checkpoints
 from training.services.provenance import code_version, run_provenance
-from training.services.recovery import jobs_recover, queued_messages
+from training.services.recovery import jobs_recover, queued_messages, runs_settle
 from training.services.runs import (
     learning_curve_sizes,
     run_cancel,
@@ -36,6 +38,7 @@ from training.services.runs import (
     run_refresh_status,
     run_request,
     run_retry,
+    run_status_from_jobs,
     rung_job_enqueue_on_commit,
     rung_rerun,
 )
@@ -47,6 +50,7 @@ __all__ = [
     "HyperparameterError",
     "ProgressRecorder",
     "adapter_dir_for",
+    "adapter_work_dir_for",
     "code_version",
     "effective_hyperparameters",
     "hyperparameters_parse",
@@ -63,11 +67,14 @@ __all__ = [
     "run_refresh_status",
     "run_request",
     "run_retry",
+    "run_status_from_jobs",
     "rung_job_claim",
     "rung_job_enqueue_on_commit",
     "rung_job_execute",
     "rung_job_finish",
     "rung_checkpoint_facts",
+    "rung_job_heartbeat",
     "rung_rerun",
+    "runs_settle",
     "stage_metrics",
 ]

@@ -8,16 +8,18 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from training.ml.finetune import TRAINING_RESULT_FILE
-from training.models import Prediction, RungJob
+from training.models import Prediction, RungJob, Superseded
 from training.services.runs import run_refresh_status
 
 logger = logging.getLogger(__name__)
@@ -28,17 +30,21 @@ STALE_HEARTBEAT = timedelta(seconds=int(os.environ.get("TRAINING_STALE_SECONDS",
 
 
 def rung_job_claim(*, job_id: int) -> RungJob | None:
-    """Mark the job running for this attempt, or None when there is nothing to do.
+    """Mark the job running for its next attempt, or None when there is nothing to do.
 
     Nothing to do: the job is final (a redelivered message), or another worker
-    holds it with a fresh heartbeat. A job past its attempts fails here.
+    holds it with a fresh heartbeat. A job past its attempts fails here. The
+    attempt number the claim gets is the job's fencing token.
     """
-    now = timezone.now()
     with transaction.atomic():
         job = RungJob.objects.select_for_update().select_related("rung", "run").filter(pk=job_id).first()
         if job is None or job.is_final:
             return None
-        if job.status == RungJob.RUNNING and job.heartbeat_at and now - job.heartbeat_at < STALE_HEARTBEAT:
+        if (
+            job.status == RungJob.RUNNING
+            and job.heartbeat_at
+            and timezone.now() - job.heartbeat_at < STALE_HEARTBEAT
+        ):
             return None
         if job.cancel_requested:
             rung_job_finish(job=job, status=RungJob.CANCELLED)
@@ -50,29 +56,84 @@ def rung_job_claim(*, job_id: int) -> RungJob | None:
                 error=job.error or f"gave up after {job.attempts} attempts",
             )
             return None
-        job.attempts += 1
-        job.status = RungJob.RUNNING
-        job.started_at = job.started_at or now
-        job.heartbeat_at = now
-        job.progress = {"phase": "starting", "attempt": job.attempts}
-        job.save(update_fields=["attempts", "status", "started_at", "heartbeat_at", "progress"])
+        job.start(attempt=job.attempts + 1)
     run_refresh_status(run=job.run)
     return job
 
 
 def rung_job_finish(*, job: RungJob, status: str, error: str = "") -> None:
-    job.status = status
-    job.error = error
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "error", "finished_at"])
+    """Record the job's final status; refused (Superseded) once a newer attempt holds it."""
+    job.finish(status, error)
     transaction.on_commit(lambda: run_refresh_status(run=job.run))
 
 
+def _fenced_update(job: RungJob, **fields) -> None:
+    """Write fields of the job only while this attempt still holds it, else stop the attempt."""
+    if not RungJob.objects.held_by(job).update(**fields):
+        raise Superseded(f"rung job {job.pk}: attempt {job.attempts} no longer holds it")
+
+
+@contextmanager
+def _holding(job: RungJob):
+    """Hold the job's row lock while this attempt owns it: no newer claim can start meanwhile.
+
+    For work outside the row (files, predictions) that must not happen once
+    a newer attempt holds the job.
+    """
+    with transaction.atomic():
+        if not RungJob.objects.select_for_update().held_by(job).exists():
+            raise Superseded(f"rung job {job.pk}: attempt {job.attempts} no longer holds it")
+        yield
+
+
+def heartbeat_interval() -> float:
+    """Several beats within the stale limit, so one slow write never makes a live job look lost."""
+    return max(0.2, min(10.0, STALE_HEARTBEAT.total_seconds() / 4))
+
+
+@contextmanager
+def rung_job_heartbeat(job: RungJob):
+    """Beat for the job from a background thread for as long as the block runs.
+
+    Loading a checkpoint, tokenising or starting torchrun report no progress,
+    and can take longer than the stale limit; the beat keeps the recovery
+    sweep from taking a live job for a lost one. The thread has its own
+    database connection, closed when it stops; it stops by itself once a
+    newer attempt holds the job.
+    """
+    stop = threading.Event()
+    job_id, attempt = job.pk, job.attempts
+    interval = heartbeat_interval()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                held = RungJob.objects.filter(pk=job_id, status=RungJob.RUNNING, attempts=attempt)
+                if not held.update(heartbeat_at=timezone.now()):
+                    return
+        except Exception:
+            logger.exception("heartbeat of rung job %s stopped", job_id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-rung-job-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 class ProgressRecorder:
-    """Writes a job's progress to the database at most every couple of seconds."""
+    """Writes a job's progress to the database at most every couple of seconds.
+
+    Each write and cancel check is fenced by the job's attempt: once a newer
+    attempt holds the job, it raises Superseded and the training stops.
+    """
 
     def __init__(self, job: RungJob, phase: str):
-        self.job_id = job.pk
+        self.job = job
         self.phase = phase
         self.last_write = 0.0
         self.last_cancel_check = 0.0
@@ -83,30 +144,39 @@ class ProgressRecorder:
         if not force and now - self.last_write < PROGRESS_INTERVAL_SECONDS:
             return
         self.last_write = now
-        RungJob.objects.filter(pk=self.job_id).update(
-            progress={"phase": self.phase, **progress}, heartbeat_at=timezone.now()
-        )
+        _fenced_update(self.job, progress={"phase": self.phase, **progress}, heartbeat_at=timezone.now())
 
     def should_cancel(self) -> bool:
         now = time.monotonic()
         if now - self.last_cancel_check >= PROGRESS_INTERVAL_SECONDS:
             self.last_cancel_check = now
-            self.cancelled = RungJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+            held = RungJob.objects.held_by(self.job).values_list("cancel_requested", flat=True).first()
+            if held is None:
+                raise Superseded(f"rung job {self.job.pk}: attempt {self.job.attempts} no longer holds it")
+            self.cancelled = held
         return self.cancelled
 
 
 def adapter_dir_for(job: RungJob) -> Path:
+    """Where the job's finished adapter lives; any attempt of the job may reuse it."""
     suffix = "" if job.train_size is None else f"-n{job.train_size}"
     return Path(settings.MEDIA_ROOT) / "adapters" / f"run-{job.run_id}" / f"{job.rung.name}{suffix}"
 
 
+def adapter_work_dir_for(job: RungJob) -> Path:
+    """Where this attempt writes its adapter before it is complete: named by the attempt."""
+    adapter_dir = adapter_dir_for(job)
+    return adapter_dir.with_name(f"{adapter_dir.name}.partial-{job.attempts}")
+
+
 def predictions_store(*, job: RungJob, stage: str, rows: list[dict]) -> None:
-    """Store one stage's predictions; re-storing the same item is a no-op."""
-    Prediction.objects.bulk_create(
-        [Prediction(rung_job=job, stage=stage, **row) for row in rows],
-        ignore_conflicts=True,
-        batch_size=1000,
-    )
+    """Store one stage's predictions; re-storing the same item is a no-op. Refused for a stale attempt."""
+    with _holding(job):
+        Prediction.objects.bulk_create(
+            [Prediction(rung_job=job, stage=stage, **row) for row in rows],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
 
 
 OUT_OF_MEMORY = (
@@ -128,15 +198,27 @@ def rung_job_execute(*, job_id: int) -> None:
     Each phase skips what an earlier attempt finished: stored base predictions,
     a saved adapter, stored tuned predictions. A cancel request stops the job
     at its next step; a diverged loss or running out of memory fails it
-    without retries, since the same settings would do the same again.
+    without retries, since the same settings would do the same again. An
+    attempt that finds a newer one holding the job stops and records nothing.
     """
-    from training.ml.finetune import Cancelled, Diverged
-
     job = rung_job_claim(job_id=job_id)
     if job is None:
         return
     try:
+        with rung_job_heartbeat(job):
+            _execute_claimed(job)
+    except Superseded:
+        logger.warning("rung job %s: attempt %s stopped, a newer attempt holds the job", job.pk, job.attempts)
+        shutil.rmtree(adapter_work_dir_for(job), ignore_errors=True)
+
+
+def _execute_claimed(job: RungJob) -> None:
+    from training.ml.finetune import Cancelled, Diverged
+
+    try:
         _train_and_score(job)
+    except Superseded:
+        raise
     except Cancelled:
         with transaction.atomic():
             rung_job_finish(job=job, status=RungJob.CANCELLED, error="cancelled by request")
@@ -156,9 +238,7 @@ def rung_job_execute(*, job_id: int) -> None:
             if final:
                 rung_job_finish(job=job, status=RungJob.FAILED, error=f"{type(error).__name__}: {error}")
             else:
-                RungJob.objects.filter(pk=job.pk).update(
-                    status=RungJob.PENDING, error=f"attempt {job.attempts}: {type(error).__name__}: {error}"
-                )
+                job.requeue(error=f"attempt {job.attempts}: {type(error).__name__}: {error}")
         if not final:
             raise
         return
@@ -208,33 +288,37 @@ def _score_stage(*, job: RungJob, stage: str, adapter_dir: str | None) -> dict:
 
 
 def stage_metrics(*, rows: list[dict], project) -> dict:
-    """P/R/F1 (positive = the project's positive option; abstentions are wrong), AUC, per category."""
-    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+    """P/R/F1 (positive = the project's positive option), AUC, accuracy per category.
+
+    Right and wrong are scaling.verdict's, as in the verdict: an abstention
+    (a "don't know" option, or an unparseable answer) is always wrong.
+    """
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
 
     from annotation.models import Item
+    from scaling.verdict import answers_correct, confusion_masks, f1_from_counts, project_abstentions
 
     positive = project.positive_option
-    truth = [row["label"] == positive for row in rows]
-    # An abstention ("don't know") never counts as the right answer.
-    predicted = [
-        (row["option"] == positive) if row["option"] not in project.abstain_options else not truth[index]
-        for index, row in enumerate(rows)
-    ]
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        truth, predicted, average="binary", zero_division=0
-    )
+    abstain = project_abstentions(project.abstain_options)
+    labels = np.array([row["label"] for row in rows], dtype=object)
+    options = np.array([row["option"] for row in rows], dtype=object)
+    true_pos, false_pos, false_neg = (mask.sum() for mask in confusion_masks(labels, options, positive, abstain))
+    precision = true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0
+    recall = true_pos / (true_pos + false_neg) if true_pos + false_neg else 0.0
+    correct = answers_correct(labels, options, positive, abstain)
+    truth = [label == positive for label in labels]
     margins = [row["margin"] if row["margin"] is not None else -1e9 for row in rows]
     auc = roc_auc_score(truth, margins) if len(set(truth)) == 2 else None
     categories = dict(Item.objects.filter(pk__in=[row["item_id"] for row in rows]).values_list("pk", "category"))
     per_category = {}
     for category in sorted(set(categories.values()) - {""}):
         picked = [index for index, row in enumerate(rows) if categories.get(row["item_id"]) == category]
-        correct = sum(predicted[index] == truth[index] for index in picked)
-        per_category[category] = {"items": len(picked), "accuracy": correct / len(picked)}
+        per_category[category] = {"items": len(picked), "accuracy": float(correct[picked].mean())}
     return {
         "precision": float(precision),
         "recall": float(recall),
-        "f1": float(f1),
+        "f1": float(f1_from_counts(true_pos, false_pos, false_neg)),
         "auc": None if auc is None else float(auc),
         "items": len(rows),
         "per_category": per_category,
@@ -242,57 +326,78 @@ def stage_metrics(*, rows: list[dict], project) -> dict:
 
 
 def _train_and_score(job: RungJob) -> None:
-    from training.examples import train_examples
-    from training.ml import distributed
-    from training.ml.finetune import LoraConfigValues, lora_finetune
-
     metrics = dict(job.metrics or {})
     if not Prediction.objects.filter(rung_job=job, stage=Prediction.BASE).exists() or "base" not in metrics:
         metrics["base"] = _score_stage(job=job, stage=Prediction.BASE, adapter_dir=None)
-        RungJob.objects.filter(pk=job.pk).update(metrics=metrics)
+        _fenced_update(job, metrics=metrics)
     adapter_dir = adapter_dir_for(job)
-    result_file = adapter_dir / TRAINING_RESULT_FILE
     if not adapter_dir.exists():
-        recorder = ProgressRecorder(job, "fine-tuning")
-        # Written beside, then renamed: an adapter directory is always complete.
-        partial = adapter_dir.with_name(adapter_dir.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        examples = train_examples(batch=job.run.batch, limit=job.train_size)
-        processes = int(job.hyperparameters.get("processes", 1))
-        if processes > 1:
-            # A rung too large for one device: sharded across this machine's processes.
-            distributed.launch(
-                checkpoint_dir=job.rung.checkpoint_path,
-                examples=examples,
-                output_dir=partial,
-                overrides=job.hyperparameters,
-                processes=processes,
-                progress=recorder,
-                should_cancel=recorder.should_cancel,
-            )
-        else:
-            lora_finetune(
-                checkpoint_dir=job.rung.checkpoint_path,
-                examples=examples,
-                output_dir=partial,
-                config=LoraConfigValues.from_overrides(job.hyperparameters),
-                progress=recorder,
-                should_cancel=recorder.should_cancel,
-            )
-        partial.rename(adapter_dir)
+        _fine_tune(job, adapter_dir)
+    result_file = adapter_dir / TRAINING_RESULT_FILE
     if not job.loss_curve and result_file.exists():
         # Also after a crash between saving the adapter and recording its curve.
         result = json.loads(result_file.read_text())
-        RungJob.objects.filter(pk=job.pk).update(
+        _fenced_update(
+            job,
             adapter_path=str(adapter_dir),
             loss_curve=result["loss_curve"],
             tokens_per_second=result["tokens_per_second"],
             train_seconds=result["seconds"],
         )
     metrics["tuned"] = _score_stage(job=job, stage=Prediction.TUNED, adapter_dir=str(adapter_dir))
-    RungJob.objects.filter(pk=job.pk).update(
+    _fenced_update(
+        job,
         metrics=metrics,
         adapter_path=str(adapter_dir),
         eval_seconds=metrics["base"]["seconds"] + metrics["tuned"]["seconds"],
         progress={"phase": "done", "step": 1, "steps": 1},
     )
+
+
+def _fine_tune(job: RungJob, adapter_dir: Path) -> None:
+    """Train the adapter in this attempt's work directory, then rename it into place.
+
+    Written beside, then renamed: an adapter directory is always complete.
+    Work directories of earlier attempts are leftovers of workers that
+    stopped; a stale worker only ever touches its own.
+    """
+    from training.examples import train_examples
+    from training.ml import distributed
+    from training.ml.finetune import LoraConfigValues, lora_finetune
+
+    work_dir = adapter_work_dir_for(job)
+    prefix = f"{adapter_dir.name}.partial-"
+    with _holding(job):
+        for leftover in adapter_dir.parent.glob(f"{prefix}*"):
+            attempt = leftover.name[len(prefix):]
+            if attempt.isdigit() and int(attempt) <= job.attempts:
+                shutil.rmtree(leftover, ignore_errors=True)
+    recorder = ProgressRecorder(job, "fine-tuning")
+    examples = train_examples(batch=job.run.batch, limit=job.train_size)
+    processes = int(job.hyperparameters.get("processes", 1))
+    if processes > 1:
+        # A rung too large for one device: sharded across this machine's processes.
+        distributed.launch(
+            checkpoint_dir=job.rung.checkpoint_path,
+            examples=examples,
+            output_dir=work_dir,
+            overrides=job.hyperparameters,
+            processes=processes,
+            progress=recorder,
+            should_cancel=recorder.should_cancel,
+        )
+    else:
+        lora_finetune(
+            checkpoint_dir=job.rung.checkpoint_path,
+            examples=examples,
+            output_dir=work_dir,
+            config=LoraConfigValues.from_overrides(job.hyperparameters),
+            progress=recorder,
+            should_cancel=recorder.should_cancel,
+        )
+    with _holding(job):
+        if adapter_dir.exists():
+            # An earlier attempt finished the same adapter meanwhile: keep it.
+            shutil.rmtree(work_dir, ignore_errors=True)
+        else:
+            work_dir.rename(adapter_dir)

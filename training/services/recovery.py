@@ -7,9 +7,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from training.models import RungJob
+from training.models import Run, RungJob
 from training.services.jobs import STALE_HEARTBEAT
-from training.services.runs import rung_job_enqueue_on_commit
+from training.services.runs import run_refresh_status, rung_job_enqueue_on_commit
+from training.signals import runs_swept
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,11 @@ def jobs_recover(*, stale_after: timedelta = STALE_HEARTBEAT) -> list[int]:
     a publish that failed), or when they were sent over PENDING_RESEND ago;
     running jobs go back when their worker stopped beating. Re-delivery is
     harmless: the claim step skips jobs that are final or held by a live
-    worker. Runs when a worker starts and every TRAINING_RECOVER_SECONDS
-    from the beat schedule.
+    worker. Open runs whose jobs are all final get their status (and so their
+    verdict) now, in case the on-commit refresh was lost; then `runs_swept`
+    lets other apps catch up on final runs (scaling: missing verdicts). Runs
+    when a worker starts and every TRAINING_RECOVER_SECONDS from the beat
+    schedule.
     """
     now = timezone.now()
     settled = now - PENDING_GRACE
@@ -69,4 +73,23 @@ def jobs_recover(*, stale_after: timedelta = STALE_HEARTBEAT) -> list[int]:
             recovered.append(job.pk)
     if recovered:
         logger.warning("re-enqueued %d rung jobs: %s", len(recovered), recovered)
+    settled = runs_settle()
+    if settled:
+        logger.warning("settled the status of %d runs whose jobs had all finished: %s", len(settled), settled)
+    runs_swept.send(sender=Run)
     return recovered
+
+
+def runs_settle() -> list[int]:
+    """Give open runs whose jobs are all final the status their jobs say; their ids."""
+    unsettled = (
+        Run.objects.filter(status__in=Run.OPEN_STATUSES)
+        .exclude(rung_jobs__status__in=[RungJob.PENDING, RungJob.RUNNING])
+        .filter(rung_jobs__isnull=False)
+        .distinct()
+    )
+    settled = []
+    for run in unsettled:
+        if run_refresh_status(run=run).is_final:
+            settled.append(run.pk)
+    return settled

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import Batch
-from training.models import Ladder, Prediction, Run, Rung, RungJob
+from training.models import InvalidTransition, Ladder, Prediction, Run, Rung, RungJob
 from training.services.hyperparameters import effective_hyperparameters, hyperparameters_validate
 from training.services.provenance import hashed_provenance, run_provenance
 from training.signals import run_finished
@@ -164,21 +164,7 @@ def rung_rerun(*, run: Run, rung: Rung, hyperparameters: dict, requested_by=None
             )
             rung_job_enqueue_on_commit(job=job)
             continue
-        copy = RungJob.objects.create(
-            run=rerun,
-            rung=ladder_rung,
-            hyperparameters=old.hyperparameters,
-            status=RungJob.DONE,
-            progress=old.progress,
-            loss_curve=old.loss_curve,
-            metrics=old.metrics,
-            tokens_per_second=old.tokens_per_second,
-            train_seconds=old.train_seconds,
-            eval_seconds=old.eval_seconds,
-            adapter_path=old.adapter_path,
-            started_at=old.started_at,
-            finished_at=old.finished_at,
-        )
+        copy = old.copy_finished(run=rerun)
         Prediction.objects.bulk_create(
             [
                 Prediction(rung_job=copy, item_id=item_id, stage=stage, option=option, label=label,
@@ -209,53 +195,57 @@ def rung_job_enqueue_on_commit(*, job: RungJob) -> None:
 
 @transaction.atomic
 def run_retry(*, run: Run) -> Run:
-    """Send a failed or cancelled run's unfinished rung jobs back to the queue."""
+    """Send a failed or cancelled run's unfinished rung jobs back to the queue.
+
+    Refused (InvalidTransition) for a run that is done or still open: a done
+    run has nothing to retry, an open one is still on its way.
+    """
     run = Run.objects.select_for_update().get(pk=run.pk)
-    for job in run.rung_jobs.exclude(status=RungJob.DONE).select_related("rung"):
-        job.status = RungJob.PENDING
-        job.attempts = 0
-        job.cancel_requested = False
-        job.error = ""
-        job.save(update_fields=["status", "attempts", "cancel_requested", "error"])
+    run.retry()
+    for job in run.rung_jobs.select_for_update().exclude(status=RungJob.DONE).select_related("rung"):
+        if job.is_final:
+            job.retry(extra_attempts=RungJob.DEFAULT_MAX_ATTEMPTS)
+        elif job.cancel_requested:
+            RungJob.objects.filter(pk=job.pk).update(cancel_requested=False)
         rung_job_enqueue_on_commit(job=job)
-    run.status = Run.PENDING
-    run.finished_at = None
-    run.save(update_fields=["status", "finished_at"])
     return run
 
 
 @transaction.atomic
 def run_cancel(*, run: Run) -> Run:
-    """Cancel a run: pending jobs stop at once, running ones at their next step."""
+    """Cancel a run: pending jobs stop at once, running ones at their next step.
+
+    Refused (InvalidTransition) for a run that has already ended.
+    """
     run = Run.objects.select_for_update().get(pk=run.pk)
-    now = timezone.now()
-    run.rung_jobs.filter(status=RungJob.PENDING).update(
-        status=RungJob.CANCELLED, finished_at=now, cancel_requested=True
-    )
+    if run.is_final:
+        raise InvalidTransition(f"run {run.pk} has already ended ({run.status})")
+    for job in run.rung_jobs.select_for_update().filter(status=RungJob.PENDING):
+        job.cancel()
     run.rung_jobs.filter(status=RungJob.RUNNING).update(cancel_requested=True)
     return run_refresh_status(run=run)
+
+
+def run_status_from_jobs(*, run: Run) -> str:
+    """The run's status as its jobs say: open while any is, else done, cancelled or failed."""
+    statuses = set(run.rung_jobs.values_list("status", flat=True))
+    if statuses & {RungJob.PENDING, RungJob.RUNNING}:
+        status = Run.RUNNING if RungJob.RUNNING in statuses or RungJob.DONE in statuses else Run.PENDING
+        if run.rung_jobs.filter(cancel_requested=True).exists() and RungJob.RUNNING not in statuses:
+            status = Run.CANCELLED
+        return status
+    if statuses <= {RungJob.DONE}:
+        return Run.DONE
+    if RungJob.CANCELLED in statuses and RungJob.FAILED not in statuses:
+        return Run.CANCELLED
+    return Run.FAILED
 
 
 @transaction.atomic
 def run_refresh_status(*, run: Run) -> Run:
     """Derive the run's status from its jobs; enqueue the verdict when all are final."""
     run = Run.objects.select_for_update().get(pk=run.pk)
-    statuses = set(run.rung_jobs.values_list("status", flat=True))
-    if statuses & {RungJob.PENDING, RungJob.RUNNING}:
-        status = Run.RUNNING if RungJob.RUNNING in statuses or RungJob.DONE in statuses else Run.PENDING
-        if run.rung_jobs.filter(cancel_requested=True).exists() and RungJob.RUNNING not in statuses:
-            status = Run.CANCELLED
-    elif statuses <= {RungJob.DONE}:
-        status = Run.DONE
-    elif RungJob.CANCELLED in statuses and RungJob.FAILED not in statuses:
-        status = Run.CANCELLED
-    else:
-        status = Run.FAILED
-    if status != run.status:
-        run.status = status
-        run.finished_at = timezone.now() if status not in Run.OPEN_STATUSES else None
-        run.save(update_fields=["status", "finished_at"])
-        if run.is_final:
-            run_id = run.pk
-            transaction.on_commit(lambda: run_finished.send(sender=Run, run_id=run_id))
+    if run.settle(run_status_from_jobs(run=run)) and run.is_final:
+        run_id = run.pk
+        transaction.on_commit(lambda: run_finished.send(sender=Run, run_id=run_id))
     return run

@@ -96,14 +96,14 @@ def test_the_run_page_shows_the_verdict_and_proposed_reruns(lead_client, project
         {"rung": "r2", "size": 1e8, "parameter": "lr", "factor": 0.1, "current": 2e-4, "proposed": 2e-5}
     ]
     verdict.save()
-    html = lead_client.get(reverse("scaling:run_detail", args=[project.pk, verdict.run_id])).content.decode()
+    html = lead_client.get(reverse("runs:run_detail", args=[project.pk, verdict.run_id])).content.decode()
     assert verdict.message in html
     assert "Re-run r2 with lr=2e-05" in html
 
 
 class TestRerun:
     def url(self, project, verdict):
-        return reverse("scaling:run_rerun", args=[project.pk, verdict.run_id])
+        return reverse("runs:run_rerun", args=[project.pk, verdict.run_id])
 
     def test_a_rerun_redirects_to_the_new_run(self, lead_client, project, verdict):
         rung = verdict.run.ladder.rungs.get(name="r2")
@@ -142,7 +142,7 @@ def test_start_a_run_with_learning_curves(lead_client, project, verdict):
     html = lead_client.get(reverse("annotation:batch_detail", args=[project.pk, batch.pk])).content.decode()
     assert 'name="learning_curve"' in html
     response = lead_client.post(
-        reverse("scaling:batch_run_start", args=[project.pk, batch.pk]), {"ladder": ladder.pk, "learning_curve": "on"}
+        reverse("runs:batch_run_start", args=[project.pk, batch.pk]), {"ladder": ladder.pk, "learning_curve": "on"}
     )
     run = Run.objects.get(ladder=ladder)
     assert response.status_code == 302 and run.learning_curve and run.batch == batch
@@ -153,11 +153,11 @@ def test_a_run_started_with_hyper_parameters_shows_them_and_its_provenance(lead_
     ladder.projects.add(project)
     batch = verdict.run.batch
     response = lead_client.post(
-        reverse("scaling:batch_run_start", args=[project.pk, batch.pk]), {"ladder": ladder.pk, "hyperparameters": "lr=1e-4, r=8"}
+        reverse("runs:batch_run_start", args=[project.pk, batch.pk]), {"ladder": ladder.pk, "hyperparameters": "lr=1e-4, r=8"}
     )
     run = Run.objects.get(ladder=ladder)
     assert response.status_code == 302 and run.hyperparameters == {"lr": 1e-4, "r": 8}
-    html = lead_client.get(reverse("scaling:run_detail", args=[project.pk, run.pk])).content.decode()
+    html = lead_client.get(reverse("runs:run_detail", args=[project.pk, run.pk])).content.decode()
     assert 'id="provenance"' in html and run.provenance["code_version"] in html
     assert run.provenance["libraries"]["torch"] in html
 
@@ -166,7 +166,7 @@ def test_hostile_hyper_parameters_on_the_run_start_form_name_their_fields_and_st
     ladder = make_ladder("second", 2)
     ladder.projects.add(project)
     response = lead_client.post(
-        reverse("scaling:batch_run_start", args=[project.pk, verdict.run.batch_id]),
+        reverse("runs:batch_run_start", args=[project.pk, verdict.run.batch_id]),
         {"ladder": ladder.pk, "hyperparameters": "epochs=1e6, processes=64, target_modules=(a+)+$"},
     )
     assert response.status_code == 400
@@ -179,14 +179,14 @@ def test_hostile_hyper_parameters_on_the_run_start_form_name_their_fields_and_st
 def test_starting_a_run_on_a_ladder_of_another_project_is_refused(lead_client, project, verdict):
     stranger = make_ladder("stranger", 1)
     response = lead_client.post(
-        reverse("scaling:batch_run_start", args=[project.pk, verdict.run.batch_id]), {"ladder": stranger.pk}
+        reverse("runs:batch_run_start", args=[project.pk, verdict.run.batch_id]), {"ladder": stranger.pk}
     )
     assert response.status_code == 400 and b"choose one of this project" in response.content
 
 
 @pytest.mark.parametrize(
     "name, data",
-    [("scaling:run_rerun", {"hyperparameters": "lr=2e-5"}), ("scaling:batch_run_start", {})],
+    [("runs:run_rerun", {"hyperparameters": "lr=2e-5"}), ("runs:batch_run_start", {})],
 )
 def test_posts_without_a_csrf_token_are_refused(lead, project, verdict, name, data):
     client = Client(enforce_csrf_checks=True)
@@ -200,14 +200,14 @@ def test_posts_without_a_csrf_token_are_refused(lead, project, verdict, name, da
 @pytest.mark.parametrize(
     "name, method",
     [("scaling:dashboard", "get"), ("scaling:verdict_banner", "get"), ("scaling:run_suspects", "get"),
-     ("scaling:run_detail", "get"), ("scaling:run_report", "get"), ("scaling:run_rerun", "post"), ("scaling:batch_run_start", "post")],
+     ("runs:run_detail", "get"), ("runs:run_report", "get"), ("runs:run_rerun", "post"), ("runs:batch_run_start", "post")],
 )
 def test_an_annotator_gets_403_on_every_lead_url(project, annotator, verdict, name, method):
     client = Client()
     client.force_login(annotator)
-    if name == "scaling:batch_run_start":
+    if name == "runs:batch_run_start":
         args = [project.pk, verdict.run.batch_id]
-    elif name.startswith("scaling:run_"):
+    elif name.startswith(("scaling:run_", "runs:run_")):
         args = [project.pk, verdict.run_id]
     else:
         args = [project.pk]
@@ -253,3 +253,21 @@ def test_the_dashboard_lists_each_batch_s_verdict_side_by_side(lead_client, proj
     listed = html[html.index('id="verdicts-per-batch"'):]
     assert listed.index("week-1") < listed.index("week-2")
     assert verdict.message in listed and second.message in listed
+
+
+def test_retrying_a_done_run_is_refused_with_a_message_and_the_run_stays_done(lead_client, project, verdict):
+    response = lead_client.post(reverse("runs:run_retry", args=[project.pk, verdict.run_id]))
+    assert response.status_code == 409
+    assert b"only a failed or cancelled run is retried" in response.content
+    run = Run.objects.get(pk=verdict.run_id)
+    assert run.status == Run.DONE and run.finished_at is not None
+    assert set(run.rung_jobs.values_list("status", flat=True)) == {RungJob.DONE}
+
+
+def test_the_progress_bar_never_runs_past_full(lead_client, project, verdict):
+    job = RungJob.objects.filter(run_id=verdict.run_id).first()
+    job.progress = {"phase": "fine-tuning", "step": 12, "steps": 10}
+    job.save(update_fields=["progress"])
+    html = lead_client.get(reverse("runs:run_detail", args=[project.pk, verdict.run_id])).content.decode()
+    assert '<progress max="100" value="120">' not in html
+    assert html.count('<progress max="100" value="100">') == 4
