@@ -68,6 +68,8 @@ VIEWS = {
 DOCUMENTED_REFUSALS = {
     # Only a failed or cancelled run is retried: the test's run is pending.
     ("runs:run_retry", "post"): {409},
+    # The first permitted role cancels the test's run; cancelling an ended run is refused.
+    ("runs:run_cancel", "post"): {409},
     # The second reviewer's revision is stale once the first has reviewed.
     ("annotation:item_review", "post"): {409},
 }

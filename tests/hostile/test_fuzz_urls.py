@@ -18,7 +18,7 @@ from django.urls.resolvers import RoutePattern
 
 from annotation import assignments
 from api.tokens import api_token_create
-from tests.api.conftest import world  # noqa: F401 (the fixture, read through `root`)
+from tests.api.conftest import tiny_checkpoint, world  # noqa: F401 (the fixtures, read through `root`)
 
 HUGE = "99999999999999999999"
 METHODS = ("get", "post", "put", "patch", "delete")
