@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from contextlib import suppress
 
 PR_SET_PDEATHSIG = 1
@@ -56,3 +57,14 @@ def worker_stop(process: subprocess.Popen, timeout: float = 30) -> None:
     # Children the worker started (torchrun) may outlive it in its group.
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_for(predicate, seconds: float, what: str):
+    """Poll until `predicate()` is truthy and return its value; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")

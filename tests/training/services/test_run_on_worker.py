@@ -14,7 +14,7 @@ from annotation.preprocessing import items_preprocess
 from annotation.sample_corpus import write_jsonl
 from annotation.simulation import annotators_simulate
 from scaling.models import Verdict
-from tests.worker_process import worker_start, worker_stop
+from tests.worker_process import wait_for, worker_start, worker_stop
 from training import services
 from training.models import Prediction, RungJob, Run
 
@@ -22,15 +22,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 FAST = {"r": 8, "alpha": 16, "lr": 5e-3, "batch_tokens": 4096, "modules_to_save": ["lm_head"]}
 
-
-def wait_for(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 @pytest.fixture
