@@ -7,6 +7,10 @@ re-freeze, so no later batch trains on a chat an earlier one evaluated on (for
 the same share). When the hash puts every chat of a batch on one side, the chat
 with the smallest hash goes to eval, so both splits are non-empty whenever the
 batch spans two or more chats.
+
+Cross-fitted label checking splits the train split into folds the same way:
+by chat, by the next 64 bits of the same digest, so a fold never splits a
+chat and an item keeps its fold across re-freezes.
 """
 
 import hashlib
@@ -27,6 +31,12 @@ class BatchNameTaken(ValidationError):
 def chat_fraction(chat_external_id: str) -> float:
     digest = hashlib.sha256(chat_external_id.encode()).hexdigest()
     return int(digest[:16], 16) / 2**64
+
+
+def chat_fold(chat_external_id: str, folds: int) -> int:
+    """The fold (0 … folds-1) of the train split a chat belongs to."""
+    digest = hashlib.sha256(chat_external_id.encode()).hexdigest()
+    return int(digest[16:32], 16) % folds
 
 
 def eval_chats(chat_ids: list[str], *, eval_share: float) -> set[str]:

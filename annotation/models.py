@@ -55,6 +55,16 @@ class Project(models.Model):
     candidate_threshold = models.FloatField(default=0.5)
     guideline_version = models.PositiveIntegerField(default=1)
     eval_share = models.FloatField(default=0.1)
+    # When the ladder checks every label with cross-fitted fine-tunes (see training.label_check).
+    LABEL_CHECK_NOT_MONOTONE = "not-monotone"
+    LABEL_CHECK_EVERY_FREEZE = "every-freeze"
+    LABEL_CHECK_ON_REQUEST = "on-request"
+    LABEL_CHECK_CHOICES = [
+        (LABEL_CHECK_NOT_MONOTONE, "when a verdict is not monotone"),
+        (LABEL_CHECK_EVERY_FREEZE, "on every freeze"),
+        (LABEL_CHECK_ON_REQUEST, "only on request"),
+    ]
+    label_check = models.CharField(max_length=16, choices=LABEL_CHECK_CHOICES, default=LABEL_CHECK_NOT_MONOTONE)
     lease_seconds = models.PositiveIntegerField(default=600)
     # How many distinct annotators label each item (k > 1 measures agreement).
     overlap = models.PositiveSmallIntegerField(default=1)

@@ -277,11 +277,55 @@ class RerunIn(Schema):
     hyperparameters: dict[str, Any] = Field(description=f"what changes for this rung; {HYPERPARAMETERS_HELP}")
 
 
+class LabelCheckIn(Schema):
+    folds: int | None = Field(None, description="folds of the train split (2–10; default 3)")
+    rungs: list[str] | None = Field(None, description="judging rungs by name (default: the larger half of the ladder, at least two)")
+    epochs_factor: float | None = Field(None, description="judges train this many times their epochs (0–10; default 2)")
+
+
+class SuspectOut(Schema):
+    item_id: int
+    text: str
+    label: str = Field(description="the label frozen in the batch")
+    current_label: str = Field(description="the item's label now (changed once reviewed)")
+    answer: str | None = Field(description="the ladder's answer (option value); null for an eval-only suspect")
+    score: float = Field(description="0–1, strongest first")
+    kind: str = Field(description='"wrong", or "ambiguous" (the label\'s probability falls as the judges grow)')
+    reason: str
+    split: str
+    annotator: str
+    probabilities: dict[str, float] = Field(description="each judging rung's probability of the frozen label")
+
+
+class SuspectPage(Schema):
+    run_id: int
+    scope: str = Field(description='"batch" (every label checked out of sample) or "eval" (the eval split only)')
+    count: int
+    page: int
+    pages: int
+    page_size: int
+    suspects: list[SuspectOut]
+
+
+class PageQuery(Schema):
+    page: int = Field(1, ge=1)
+    page_size: int = Field(50, ge=1, le=500)
+
+
+class AnnotatorQualityOut(Schema):
+    annotator: str
+    labels: int
+    suspects: int
+    suspect_share: float
+
+
 class RungJobOut(Schema):
     id: int
     rung: str
     parameters: int
     train_size: int | None
+    fold: int | None = Field(description="the train fold held out and scored (label checking); null: a full or subset fine-tune")
+    reused_from: int | None = Field(description="the job whose stored result this one reuses, not trained again")
     status: str
     attempts: int
     phase: str
@@ -304,6 +348,10 @@ class RungJobOut(Schema):
     @staticmethod
     def resolve_parameters(obj) -> int:
         return obj.rung.parameters
+
+    @staticmethod
+    def resolve_reused_from(obj) -> int | None:
+        return obj.reused_from_id
 
     @staticmethod
     def resolve_phase(obj) -> str:
@@ -349,6 +397,7 @@ class RunSummaryOut(Schema):
     status: str
     hyperparameters: dict
     learning_curve: bool
+    label_check: dict
     config_hash: str
     has_verdict: bool
     created_at: datetime
@@ -364,7 +413,7 @@ class RunOut(RunSummaryOut):
 
     @staticmethod
     def resolve_rungs(obj) -> list:
-        return list(obj.rung_jobs.select_related("rung").order_by("rung__order", "train_size"))
+        return list(obj.rung_jobs.select_related("rung").order_by("rung__order", "fold", "train_size"))
 
 
 class VerdictOut(Schema):

@@ -4,6 +4,10 @@
   confidently, against the current label: the first ones to send back to
   review when the ladder does not scale (arXiv 2405.02817 re-annotates its
   data, stage by stage, until it does).
+- `label_issues`: the whole batch's labels judged by the judging rungs out of
+  sample (cross-fitted folds): confident learning (cleanlab) on their pooled
+  probabilities, plus what only a ladder says (do all judges agree against
+  the label; does its probability fall as they grow).
 - `category_growth`: per-category scores across sizes, since abilities grow
   at different paces under instruction tuning (arXiv 2310.19651); names the
   categories that stay flat or fall.
@@ -18,6 +22,7 @@ Pure numpy/scipy plus the sibling maths modules: no Django import.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -151,6 +156,138 @@ def suspect_items(
         )
         for i in order
     ]
+
+
+# --- label issues over the whole batch ------------------------------------------------------
+
+WRONG = "wrong"
+AMBIGUOUS = "ambiguous"
+# An item whose label's probability falls by at least this much from the smallest judge to the
+# largest, while the largest still gives the label this much, reads as ambiguous, not wrong.
+INVERSE_SCALING_DROP = 0.2
+AMBIGUOUS_FLOOR = 0.25
+
+
+@dataclass(frozen=True)
+class LabelIssue:
+    """A label the judging rungs, out of sample, hold to be wrong or ambiguous.
+
+    `score` (0–1, higher is stronger) is one minus the judges' mean
+    probability of the label, cleanlab's self-confidence on the pooled
+    probabilities; `probabilities` is each judge's probability of the label,
+    smallest judge first; `against` counts the judges whose best answer is
+    not the label, and `unanimous` is true when all of them give `answer`.
+    `kind` is "ambiguous" when the label's probability falls as the judges
+    grow but the largest is not sure against it (an inverse-scaling item: a
+    guideline question more than a slip), else "wrong".
+    """
+
+    item_id: Any
+    label: Any
+    answer: Any
+    score: float
+    against: int
+    judges: int
+    unanimous: bool
+    flagged_by_cleanlab: bool
+    kind: str
+    probabilities: dict[str, float]
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _issue_reason(kind: str, against: int, judges: int, unanimous: bool, answer: str, names: list[str],
+                  probabilities: list[float]) -> str:
+    if kind == AMBIGUOUS:
+        return (
+            f"ambiguous — check the guideline: the label's probability falls from {probabilities[0]:.2f} at "
+            f"{names[0]} to {probabilities[-1]:.2f} at {names[-1]}"
+        )
+    who = f"all {judges} judging rungs" if unanimous and judges > 1 else f"{against} of {judges} judging rungs"
+    return f"{who} answer {answer!r} (label's probability {np.mean(probabilities):.2f})"
+
+
+def label_issues(
+    item_ids: Sequence,
+    labels: Sequence,
+    classes: Sequence,
+    probabilities: np.ndarray,
+    names: Sequence[str],
+) -> list[LabelIssue]:
+    """Labels to review, strongest first, from out-of-sample option probabilities of the judging rungs.
+
+    `probabilities` has shape (judges, items, classes), judges in ascending
+    size, each row a probability distribution over `classes`, and must come
+    from models that did not train on the item's label (cross-fitted folds,
+    or a held-out split). An item is an issue when confident learning
+    (cleanlab's `find_label_issues`, pruning by noise rate, on the judges'
+    mean probabilities) flags it, or when every judge's best answer is one
+    and the same other option; or, as "ambiguous", when the label's
+    probability falls as the judges grow and the largest leans against it.
+    Labels that are not among `classes` are never issues.
+    """
+    from cleanlab.filter import find_label_issues
+
+    probabilities = np.asarray(probabilities, dtype=float)
+    judges, n_items, n_classes = probabilities.shape
+    if len(item_ids) != n_items or len(labels) != n_items:
+        raise ValueError(f"labels: {len(labels)} labels and {len(item_ids)} ids for {n_items} items")
+    if len(names) != judges or len(classes) != n_classes:
+        raise ValueError(f"probabilities: shape {probabilities.shape} for {len(names)} judges, {len(classes)} classes")
+    index = {value: position for position, value in enumerate(classes)}
+    known = np.array([label in index for label in labels], dtype=bool)
+    label_index = np.array([index.get(label, 0) for label in labels])
+    # cleanlab estimates a noise rate per labelled class: classes nobody labelled have no column.
+    labelled = sorted(set(label_index[known]))
+    if not labelled or n_items == 0:
+        return []
+    pooled = probabilities.mean(axis=0)[:, labelled]
+    pooled = pooled / np.clip(pooled.sum(axis=1, keepdims=True), 1e-12, None)
+    compact = {original: position for position, original in enumerate(labelled)}
+    compact_labels = np.array([compact.get(value, 0) for value in label_index])
+    flagged = np.zeros(n_items, dtype=bool)
+    if len(labelled) >= 2 and known.sum() >= 2:
+        with warnings.catch_warnings():
+            # Small classes make cleanlab warn that it may miss some of their issues.
+            warnings.simplefilter("ignore")
+            flagged[known] = find_label_issues(
+                compact_labels[known], pooled[known], filter_by="prune_by_noise_rate"
+            )
+    per_judge = probabilities[:, np.arange(n_items), label_index]  # (judges, items)
+    best = probabilities.argmax(axis=2)
+    against = (best != label_index).sum(axis=0)
+    unanimous = np.all(best == best[-1], axis=0) & (best[-1] != label_index)
+    drop = per_judge[0] - per_judge[-1]
+    falls = np.all(np.diff(per_judge, axis=0) < 0, axis=0) if judges >= 2 else np.zeros(n_items, dtype=bool)
+    ambiguous = falls & (drop >= INVERSE_SCALING_DROP) & (per_judge[-1] >= AMBIGUOUS_FLOOR) & (per_judge[-1] < 0.5)
+    chosen = known & (flagged | unanimous | ambiguous)
+    score = 1.0 - pooled[np.arange(n_items), compact_labels]
+    alternative = probabilities.mean(axis=0).copy()
+    alternative[np.arange(n_items), label_index] = -1.0
+    answers = alternative.argmax(axis=1)
+    issues = []
+    for i in sorted(np.flatnonzero(chosen), key=lambda i: (-score[i], -against[i], i)):
+        kind = AMBIGUOUS if ambiguous[i] and not unanimous[i] else WRONG
+        answer = _plain(classes[answers[i]])
+        issues.append(
+            LabelIssue(
+                item_id=_plain(item_ids[i]),
+                label=_plain(labels[i]),
+                answer=answer,
+                score=float(score[i]),
+                against=int(against[i]),
+                judges=judges,
+                unanimous=bool(unanimous[i]),
+                flagged_by_cleanlab=bool(flagged[i]),
+                kind=kind,
+                probabilities={name: float(per_judge[j, i]) for j, name in enumerate(names)},
+                reason=_issue_reason(kind, int(against[i]), judges, bool(unanimous[i]), str(answer), list(names),
+                                     [float(value) for value in per_judge[:, i]]),
+            )
+        )
+    return issues
 
 
 # --- per-category growth -----------------------------------------------------------------

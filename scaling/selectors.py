@@ -11,11 +11,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotation.models import Batch, BatchItem, Item
-from scaling import laws
+from scaling import diagnostics, laws
 from scaling.models import Verdict
 from scaling.verdict import size_label
 from training.models import Prediction, Run, Rung, RungJob
 from training.services import KNOWN_HYPERPARAMETERS, learning_curve_sizes
+from training.services.label_check import DEFAULT_EPOCHS_FACTOR, DEFAULT_FOLDS, judging_rungs_default
 
 # A banner polls while its run trains and until the run's verdict is stored.
 BANNER_POLL_SECONDS = 3
@@ -298,6 +299,10 @@ def _class_text(project, positive: bool) -> str:
 def suspect_queue(*, verdict: Verdict) -> list[dict]:
     """The verdict's suspect items, strongest disagreement first, with each item's label now.
 
+    Suspects of a run that checked every label (cross-fitted folds) cover the
+    whole batch and carry the judges' answer, a reason, the split and the
+    annotator; otherwise they come from the eval split only.
+
     `fixed` tells a lead which suspects were relabelled since the batch froze.
     """
     run = verdict.run
@@ -313,18 +318,88 @@ def suspect_queue(*, verdict: Verdict) -> list[dict]:
         item = items.get(suspect["item_id"])
         if item is None:
             continue
+        whole_batch = "answer" in suspect
         rows.append(
             {
                 "item": item,
                 "strength": suspect["score"],
-                "agreement": suspect["agreement"],
+                "agreement": suspect["against"] / suspect["judges"] if whole_batch else suspect["agreement"],
                 "frozen_label": _option_text(project, frozen.get(item.pk, "")),
-                "ladder_says": _class_text(project, bool(suspect["predicted"])),
+                "ladder_says": (
+                    _option_text(project, suspect["answer"])
+                    if whole_batch
+                    else _class_text(project, bool(suspect["predicted"]))
+                ),
                 "current_label": _option_text(project, item.label),
                 "fixed": item.label != frozen.get(item.pk, ""),
+                "frozen_value": frozen.get(item.pk, ""),
+                "answer": suspect.get("answer"),
+                "kind": suspect.get("kind", diagnostics.WRONG),
+                "reason": suspect.get("reason", ""),
+                "split": suspect.get("split", BatchItem.EVAL),
+                "annotator": suspect.get("annotator", ""),
+                "probabilities": suspect.get("probabilities", {}),
             }
         )
     return rows
+
+
+def suspect_row_plain(row: dict) -> dict:
+    """A suspect-queue row as plain values (the API's and the management command's shape)."""
+    item = row["item"]
+    return {
+        "item_id": item.pk,
+        "text": item.text,
+        "label": row["frozen_value"],
+        "current_label": item.label,
+        "answer": row["answer"],
+        "score": row["strength"],
+        "kind": row["kind"],
+        "reason": row["reason"],
+        "split": row["split"],
+        "annotator": row["annotator"],
+        "probabilities": row["probabilities"],
+    }
+
+
+def label_check_cost(*, run: Run, folds: int = DEFAULT_FOLDS, epochs_factor: float = DEFAULT_EPOCHS_FACTOR) -> dict:
+    """What checking every label of `run`'s batch would add: fold jobs and an estimate of their time.
+
+    Each judging rung trains `folds` times on (folds-1)/folds of the train
+    split for `epochs_factor` times its epochs, and scores the fold it left
+    out; the estimate scales the rung's own measured fine-tune and scoring
+    seconds in this run. `available` is false where the check cannot start
+    (the run is a re-run, already checks labels, or is not done).
+    """
+    rungs = list(run.ladder.rungs.order_by("order"))
+    judges = judging_rungs_default(rungs)
+    full = {job.rung_id: job for job in run.rung_jobs.full()}
+    seconds, measured = 0.0, True
+    for rung in judges:
+        job = full.get(rung.pk)
+        if job is None or job.train_seconds is None:
+            measured = False
+            continue
+        training = job.train_seconds * epochs_factor * (folds - 1) / folds
+        scoring = ((job.metrics.get("tuned") or {}).get("seconds") or 0.0) * run.batch.train_count / max(
+            1, run.batch.eval_count
+        ) / folds
+        seconds += folds * (training + scoring)
+    return {
+        "available": not run.label_check and run.rerun_of_id is None and run.status == Run.DONE,
+        "judges": [rung.name for rung in judges],
+        "jobs": folds * len(judges),
+        "folds": folds,
+        "epochs_factor": epochs_factor,
+        "seconds": seconds if measured else None,
+    }
+
+
+def label_check_summary(*, verdict: Verdict | None) -> dict | None:
+    """What the run's label check covered and each annotator's share of suspects; None without one."""
+    if verdict is None:
+        return None
+    return (verdict.diagnostics or {}).get("label_check")
 
 
 def rerun_proposals(*, verdict: Verdict) -> list[dict]:
@@ -353,6 +428,7 @@ def _tuned_predictions(*, run: Run, rung_name: str, item_ids) -> dict[int, tuple
         rung_job__run=run,
         rung_job__rung__name=rung_name,
         rung_job__train_size__isnull=True,
+        rung_job__fold__isnull=True,
         stage=Prediction.TUNED,
         item_id__in=item_ids,
     ).values_list("item_id", "option", "margin")
@@ -425,7 +501,7 @@ def regression_report(*, project) -> dict | None:
 def run_report(*, run: Run) -> dict:
     """A run's verdict, fits, per-rung metrics and provenance as one JSON-ready dict."""
     verdict = run_verdict(run=run)
-    jobs = run.rung_jobs.select_related("rung").order_by("rung__order", "train_size")
+    jobs = run.rung_jobs.select_related("rung").order_by("rung__order", "fold", "train_size")
     return {
         "run": {
             "id": run.pk,
@@ -435,6 +511,7 @@ def run_report(*, run: Run) -> dict:
             "ladder": run.ladder.name,
             "hyperparameters": run.hyperparameters,
             "learning_curve": run.learning_curve,
+            "label_check": run.label_check,
             "rerun_of": run.rerun_of_id,
             "rung_overrides": run.rung_overrides,
             "code_version": run.code_version,
@@ -447,6 +524,8 @@ def run_report(*, run: Run) -> dict:
                 "name": job.rung.name,
                 "parameters": job.rung.parameters,
                 "train_size": job.train_size,
+                "fold": job.fold,
+                "reused_from": job.reused_from_id,
                 "status": job.status,
                 "hyperparameters": job.hyperparameters,
                 "metrics": job.metrics,

@@ -4,17 +4,22 @@ Rows become arrays here; the maths lives in laws.py, verdict.py, selection.py
 and diagnostics.py, which know nothing of Django.
 """
 
+import logging
 import math
 from collections import defaultdict
 
 import numpy as np
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotation.models import BatchItem
+from annotation.models import BatchItem, Project
 from scaling import diagnostics, laws, selection, verdict
 from scaling.models import Verdict
 from training.ml.finetune import DEFAULT_LEARNING_RATE
+from training import services as training_services
 from training.models import Prediction, Run, RungJob
+
+logger = logging.getLogger(__name__)
 
 MIN_RUNGS_FOR_A_VERDICT = 2
 
@@ -64,7 +69,7 @@ def run_eval_arrays(*, run: Run) -> dict:
     item_ids = [row[0] for row in eval_rows]
     labels = {row[0]: row[1] for row in eval_rows}
     jobs = list(
-        run.rung_jobs.filter(train_size__isnull=True).select_related("rung").order_by("rung__order")
+        run.rung_jobs.full().select_related("rung").order_by("rung__order")
     )
     by_job: dict[int, dict[str, dict[int, tuple]]] = defaultdict(lambda: defaultdict(dict))
     for job_id, stage, item_id, option, scores, margin in Prediction.objects.filter(
@@ -117,7 +122,7 @@ def _learning_curves(run: Run, arrays: dict) -> dict:
     if not run.learning_curve:
         return {}
     curves: dict[str, dict] = {}
-    jobs = run.rung_jobs.filter(status=RungJob.DONE).select_related("rung")
+    jobs = run.rung_jobs.subsets().filter(status=RungJob.DONE).select_related("rung")
     for job in jobs:
         size = job.train_size or run.batch.train_count
         losses = [
@@ -141,6 +146,116 @@ def _learning_curves(run: Run, arrays: dict) -> dict:
     return out
 
 
+def _option_probabilities(scores: dict, classes: list[str]) -> np.ndarray:
+    """Softmax over the options' log-likelihoods, in `classes` order (0 for an option not scored)."""
+    values = np.array([scores.get(value, -math.inf) for value in classes], dtype=float)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.full(len(classes), 1.0 / len(classes))
+    values = np.where(finite, np.exp(values - values[finite].max()), 0.0)
+    return values / values.sum()
+
+
+def label_check_arrays(*, run: Run) -> dict | None:
+    """Every batch item's out-of-sample option probabilities from each judging rung that finished.
+
+    A train item's come from the fold job that held it out, an eval item's
+    from the full fine-tune. A judge counts once its full job and every fold
+    job are done; None when the run checks no labels or no judge finished.
+    """
+    config = run.label_check or {}
+    if not config:
+        return None
+    jobs = list(run.rung_jobs.filter(rung__name__in=config["rungs"]).exclude(train_size__isnull=False)
+                .select_related("rung").order_by("rung__order", "fold"))
+    by_rung: dict[str, list[RungJob]] = defaultdict(list)
+    for job in jobs:
+        by_rung[job.rung.name].append(job)
+    complete = [
+        name for name in config["rungs"]
+        if len(by_rung[name]) == config["folds"] + 1 and all(job.status == RungJob.DONE for job in by_rung[name])
+    ]
+    if not complete:
+        return None
+    rows = list(
+        BatchItem.objects.filter(batch=run.batch)
+        .order_by("item_id")
+        .values_list("item_id", "label", "split", "annotation__annotator__username")
+    )
+    classes = list(run.batch.project.option_values)
+    opinions: dict[str, dict[int, np.ndarray]] = {}
+    for name in complete:
+        scored: dict[int, np.ndarray] = {}
+        for job in by_rung[name]:
+            # A fold job scored its held-out train items only, a full job the eval split only.
+            for item_id, scores in Prediction.objects.filter(rung_job=job, stage=Prediction.TUNED).values_list(
+                "item_id", "scores"
+            ):
+                for value in scores:
+                    if value not in classes:
+                        classes.append(value)
+                scored[item_id] = scores
+        opinions[name] = scored
+    rows = [row for row in rows if all(row[0] in opinions[name] for name in complete)]
+    probabilities = np.array(
+        [[_option_probabilities(opinions[name][row[0]], classes) for row in rows] for name in complete]
+    ).reshape(len(complete), len(rows), len(classes))
+    return {
+        "item_ids": [row[0] for row in rows],
+        "labels": [row[1] for row in rows],
+        "splits": {row[0]: row[2] for row in rows},
+        "annotators": {row[0]: row[3] for row in rows},
+        "classes": classes,
+        "probabilities": probabilities,
+        "judges": complete,
+    }
+
+
+def batch_suspects(*, run: Run) -> dict | None:
+    """The whole batch's label issues, each with its split and annotator; None without a finished label check."""
+    arrays = label_check_arrays(run=run)
+    if arrays is None:
+        return None
+    issues = diagnostics.label_issues(
+        arrays["item_ids"], arrays["labels"], arrays["classes"], arrays["probabilities"], arrays["judges"]
+    )
+    suspects = [
+        {**issue.to_dict(), "split": arrays["splits"][issue.item_id], "annotator": arrays["annotators"][issue.item_id]}
+        for issue in issues
+    ]
+    by_annotator: dict[str, dict] = {}
+    for item_id, annotator in arrays["annotators"].items():
+        entry = by_annotator.setdefault(annotator, {"annotator": annotator, "labels": 0, "suspects": 0})
+        entry["labels"] += 1
+    for suspect in suspects:
+        by_annotator[suspect["annotator"]]["suspects"] += 1
+    annotators = sorted(by_annotator.values(), key=lambda entry: (-entry["suspects"], entry["annotator"]))
+    for entry in annotators:
+        entry["suspect_share"] = entry["suspects"] / entry["labels"] if entry["labels"] else 0.0
+    return {
+        "suspects": suspects,
+        "scope": {"items": len(arrays["item_ids"]), "judges": arrays["judges"], "folds": run.label_check["folds"]},
+        "annotators": annotators,
+    }
+
+
+def _suspect_summary(suspects: list, checked: dict | None) -> str:
+    """How many suspects, their share of the batch, and whether one annotator gave most of them."""
+    if checked is None:
+        return f"{len(suspects)} suspect labels queued for review."
+    if not suspects:
+        return (
+            f"the judging rungs ({', '.join(checked['scope']['judges'])}) find no label to doubt among "
+            f"{checked['scope']['items']} items: the labels look clean."
+        )
+    share = len(suspects) / max(1, checked["scope"]["items"])
+    text = f"{len(suspects)} suspect labels (about {share:.0%} of the batch)"
+    top = checked["annotators"][0]
+    if len(checked["annotators"]) > 1 and top["suspects"] > len(suspects) / 2:
+        text += f", {top['suspects']} of them from one annotator ({top['annotator']})"
+    return text + " — review the queue."
+
+
 # The stored kind for each verdict of scaling.verdict.monotonicity.
 KIND_FOR_VERDICT = {
     verdict.MONOTONE: Verdict.MONOTONE,
@@ -150,7 +265,10 @@ KIND_FOR_VERDICT = {
 }
 
 
-def _message(kind: str, tuned, diagnosis, suspects: list, missing: list[str]) -> str:
+def _message(
+    kind: str, tuned, diagnosis, suspects: list, missing: list[str], checked: dict | None = None,
+    checking: bool = False,
+) -> str:
     """The banner sentence for `kind`; the diagnosis follows the same verdict, so they agree."""
     parts = []
     if missing:
@@ -162,15 +280,23 @@ def _message(kind: str, tuned, diagnosis, suspects: list, missing: list[str]) ->
         parts.append(
             f"F1 rises with size: {tuned.f1[0]:.2f} at {tuned.names[0]} to {tuned.f1[-1]:.2f} at {tuned.names[-1]}."
         )
+        if checked is not None:
+            parts.append(f"Labels: {_suspect_summary(suspects, checked)}")
     elif kind == Verdict.FLAT:
         queued = (
-            f"{len(suspects)} suspect labels queued for review."
-            if suspects
-            else "no label stands out (the larger rungs are not sure enough against any): review a sample."
+            _suspect_summary(suspects, checked)
+            if suspects or checked is not None
+            else (
+                "no label stands out in the eval split; the judging rungs are now checking every label."
+                if checking
+                else "no label stands out in the eval split: check every label from the run page."
+            )
         )
         parts.append(f"F1 is flat or falling from {tuned.names[0]} to {tuned.names[-1]}: likely the data — {queued}")
     else:
         parts.append(diagnosis.message)
+        if checked is not None:
+            parts.append(f"Labels: {_suspect_summary(suspects, checked)}")
     return " ".join(parts)
 
 
@@ -202,9 +328,14 @@ def verdict_compute(*, run_id: int) -> Verdict | None:
         result = tuned["result"]
         learning_rates = [job.hyperparameters.get("lr", DEFAULT_LEARNING_RATE) for job in done]
         diagnosis = diagnostics.diagnose_rungs(result, learning_rates=learning_rates)
-        suspects = diagnostics.suspect_items(
-            arrays["item_ids"], tuned["y_true"], tuned["predicted"], tuned["confidence"],
-            top_sizes=larger_half(len(done)),
+        checked = batch_suspects(run=run)
+        suspects = (
+            [suspect.to_dict() for suspect in diagnostics.suspect_items(
+                arrays["item_ids"], tuned["y_true"], tuned["predicted"], tuned["confidence"],
+                top_sizes=larger_half(len(done)),
+            )]
+            if checked is None
+            else checked["suspects"]
         )
         growth = (
             diagnostics.category_growth(
@@ -227,14 +358,46 @@ def verdict_compute(*, run_id: int) -> Verdict | None:
         if curves:
             fits["learning_curves"] = curves
         kind = KIND_FOR_VERDICT[result.verdict]
+        checking = label_check_is_due(run=run, kind=kind)
         fields.update(
             kind=kind,
-            message=_message(kind, result, diagnosis, suspects, missing),
+            message=_message(kind, result, diagnosis, suspects, missing, checked, checking),
             tuned={**result.to_dict(), "auc": tuned["auc"]},
             base={**base["result"].to_dict(), "auc": base["auc"]},
             fits=fits,
-            diagnostics={"rungs": diagnosis.to_dict(), "categories": growth},
-            suspects=[suspect.to_dict() for suspect in suspects],
+            diagnostics={
+                "rungs": diagnosis.to_dict(),
+                "categories": growth,
+                "label_check": None if checked is None else {
+                    "scope": checked["scope"], "annotators": checked["annotators"],
+                },
+            },
+            suspects=suspects,
         )
     found, _ = Verdict.objects.update_or_create(run=run, defaults=fields)
+    if label_check_is_due(run=run, kind=found.kind):
+        label_check_start(run=run)
     return found
+
+
+# Verdicts that send every label of the batch to the judging rungs, where the project asks for it.
+NOT_MONOTONE_KINDS = (Verdict.FLAT, Verdict.BREAK)
+
+
+def label_check_is_due(*, run: Run, kind: str) -> bool:
+    """A verdict that is not monotone starts a label check, unless the run is one or the project says no."""
+    return (
+        kind in NOT_MONOTONE_KINDS
+        and not run.label_check
+        and run.rerun_of_id is None
+        and run.batch.project.label_check == Project.LABEL_CHECK_NOT_MONOTONE
+    )
+
+
+def label_check_start(*, run: Run) -> Run | None:
+    """Request the label-checking run of `run`; None when the batch cannot be split into folds."""
+    try:
+        return training_services.label_check_request(run=run, requested_by=run.requested_by)
+    except ValidationError as error:
+        logger.warning("run %s: no label check: %s", run.pk, "; ".join(error.messages))
+        return None

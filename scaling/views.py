@@ -13,6 +13,7 @@ from config.polling import render_polled
 from scaling import selectors
 from training import services as training_services
 from training.models import InvalidTransition, Ladder, Run, Rung
+from training.services.label_check import DEFAULT_EPOCHS_FACTOR, DEFAULT_FOLDS, MAX_EPOCHS_FACTOR, MAX_FOLDS
 
 
 def _run_for(user, project_id: int, run_id: int):
@@ -25,7 +26,7 @@ def _run_for(user, project_id: int, run_id: int):
 
 def run_rows(run: Run) -> list[dict]:
     rows = []
-    for job in run.rung_jobs.select_related("rung").order_by("rung__order", "train_size"):
+    for job in run.rung_jobs.select_related("rung").order_by("rung__order", "fold", "train_size"):
         progress = job.progress or {}
         losses = [point[1] for point in job.loss_curve][-60:]
         rows.append(
@@ -66,6 +67,7 @@ def _run_context(project, run: Run, **extra) -> dict:
         "proposals": selectors.rerun_proposals(verdict=verdict) if verdict else [],
         "rungs": run.ladder.rungs.order_by("order"),
         "known_hyperparameters": list(training_services.KNOWN_HYPERPARAMETERS),
+        "label_check_cost": selectors.label_check_cost(run=run),
         **extra,
     }
 
@@ -101,6 +103,28 @@ def run_retry(request, project_id: int, run_id: int):
         context = _run_context(project, run, control_errors=error.messages)
         return render(request, "scaling/run_detail.html", context, status=409)
     return redirect("runs:run_detail", project_id=project_id, run_id=run.pk)
+
+
+@require_POST
+@login_required
+def run_label_check(request, project_id: int, run_id: int):
+    """Check every label of the run's batch: the judging rungs fine-tune on folds of the train split."""
+    project, run = _run_for(request.user, project_id, run_id)
+    folds = params.number_param(request.POST, "folds", default=DEFAULT_FOLDS, minimum=2, maximum=MAX_FOLDS)
+    try:
+        checking = training_services.label_check_request(
+            run=run,
+            folds=int(folds) if folds.is_integer() else folds,
+            epochs_factor=params.number_param(
+                request.POST, "epochs_factor", default=DEFAULT_EPOCHS_FACTOR, minimum=0.01,
+                maximum=MAX_EPOCHS_FACTOR,
+            ),
+            requested_by=request.user,
+        )
+    except ValidationError as error:
+        context = _run_context(project, run, label_check_errors=error.messages)
+        return render(request, "scaling/run_detail.html", context, status=400)
+    return redirect("runs:run_detail", project_id=project_id, run_id=checking.pk)
 
 
 @require_POST
@@ -157,9 +181,12 @@ def run_suspects(request, project_id: int, run_id: int):
     project, run = _run_for(request.user, project_id, run_id)
     verdict = selectors.run_verdict(run=run)
     rows = selectors.suspect_queue(verdict=verdict) if verdict else []
-    return render(
-        request, "scaling/suspects.html", {"project": project, "run": run, "verdict": verdict, "rows": rows}
-    )
+    context = {
+        "project": project, "run": run, "verdict": verdict, "rows": rows,
+        "label_check": selectors.label_check_summary(verdict=verdict),
+        "can_check": selectors.label_check_cost(run=run)["available"],
+    }
+    return render(request, "scaling/suspects.html", context)
 
 
 @require_POST

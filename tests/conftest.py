@@ -1,7 +1,7 @@
 import pytest
 
 from annotation import services
-from annotation.models import Membership
+from annotation.models import Membership, Project
 from tests.worker_process import worker_start, worker_stop
 
 
@@ -27,7 +27,13 @@ def isolated_media_root(tmp_path_factory):
 
 @pytest.fixture
 def project(db):
-    return services.project_create(name="Support chat")
+    """A project that checks labels only on request: an automatic check after a verdict that is not
+    monotone would queue fold jobs that keep the shared worker busy past the test. The tests of
+    label checking set the project's own default back."""
+    project = services.project_create(name="Support chat")
+    project.label_check = Project.LABEL_CHECK_ON_REQUEST
+    project.save(update_fields=["label_check"])
+    return project
 
 
 @pytest.fixture

@@ -7,25 +7,64 @@ unlabelled pre-training texts are rendered here, from the project as it is.
 """
 
 import random
+from collections.abc import Iterable
 
-from annotation.exports import frozen_records
+from annotation.batches import chat_fold
+from annotation.exports import FrozenRecord, frozen_records
 from annotation.models import Batch, BatchItem
 from training.ml.data import EvalExample, TrainExample
 
 
-def train_examples(*, batch: Batch, limit: int | None = None) -> list[TrainExample]:
-    """The train split; with `limit`, a seeded random subset (halving subsets nest)."""
-    records = list(frozen_records(batch=batch, split=BatchItem.TRAIN))
+def train_folds(*, batch: Batch, folds: int) -> dict[int, int]:
+    """{item id: fold} over the batch's train split, by chat (annotation.batches.chat_fold)."""
+    rows = BatchItem.objects.filter(batch=batch, split=BatchItem.TRAIN).values_list(
+        "item_id", "item__chat__external_id"
+    )
+    return {item_id: chat_fold(chat, folds) for item_id, chat in rows}
+
+
+def _train_records(*, batch: Batch, held_out: tuple[int, int] | None) -> list[FrozenRecord]:
+    """The train split's records; with `held_out` = (fold, folds), all but that fold's."""
+    records = frozen_records(batch=batch, split=BatchItem.TRAIN)
+    if held_out is None:
+        return list(records)
+    fold, folds = held_out
+    fold_of = train_folds(batch=batch, folds=folds)
+    return [record for record in records if fold_of[record.item_id] != fold]
+
+
+def train_examples(
+    *, batch: Batch, limit: int | None = None, held_out: tuple[int, int] | None = None
+) -> list[TrainExample]:
+    """The train split (less the `held_out` fold); with `limit`, a seeded random subset (halving subsets nest)."""
+    records = _train_records(batch=batch, held_out=held_out)
     if limit is not None:
         random.Random(0).shuffle(records)
         records = records[:limit]
     return [TrainExample(prompt=record.instruction, response=record.output) for record in records]
 
 
-def eval_examples(*, batch: Batch) -> tuple[list[EvalExample], dict[str, list[str]], dict[str, str]]:
+ScoringExamples = tuple[list[EvalExample], dict[str, list[str]], dict[str, str]]
+
+
+def eval_examples(*, batch: Batch) -> ScoringExamples:
     """Eval examples, each item's option values in choice order, and its frozen label."""
+    return scoring_examples(batch=batch, records=frozen_records(batch=batch, split=BatchItem.EVAL))
+
+
+def held_out_examples(*, batch: Batch, fold: int, folds: int) -> ScoringExamples:
+    """The train items of one fold, to be scored by a model trained on the other folds."""
+    fold_of = train_folds(batch=batch, folds=folds)
+    records = (
+        record for record in frozen_records(batch=batch, split=BatchItem.TRAIN) if fold_of[record.item_id] == fold
+    )
+    return scoring_examples(batch=batch, records=records)
+
+
+def scoring_examples(*, batch: Batch, records: Iterable[FrozenRecord]) -> ScoringExamples:
+    """Records as scoring examples, each item's option values in choice order, and its frozen label."""
     examples, option_values, labels = [], {}, {}
-    for record in frozen_records(batch=batch, split=BatchItem.EVAL):
+    for record in records:
         if not record.choices:
             raise ValueError(
                 f"batch {batch.name!r}: item {record.item_id} was frozen before option values were "

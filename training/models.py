@@ -102,6 +102,9 @@ class Run(models.Model):
     hyperparameters = models.JSONField(default=dict, blank=True)
     # Fine-tune each rung on halving subsets of the train split as well.
     learning_curve = models.BooleanField(default=False)
+    # Cross-fitted label checking: {} off, else {"folds", "rungs", "hyperparameters"}
+    # (training.label_check); the judging rungs also fine-tune on folds of the train split.
+    label_check = models.JSONField(default=dict, blank=True)
     code_version = models.CharField(max_length=64)
     # Code digests, library versions, checkpoint digests and git commit at request time.
     provenance = models.JSONField(default=dict, blank=True)
@@ -156,6 +159,18 @@ class Run(models.Model):
 
 
 class RungJobQuerySet(models.QuerySet):
+    def full(self) -> "RungJobQuerySet":
+        """Jobs trained on the whole train split: the ones a verdict measures."""
+        return self.filter(train_size__isnull=True, fold__isnull=True)
+
+    def subsets(self) -> "RungJobQuerySet":
+        """Jobs of a learning curve: the whole train split and its halving subsets, no folds."""
+        return self.filter(fold__isnull=True)
+
+    def folds(self) -> "RungJobQuerySet":
+        """Cross-fitted label-checking jobs: each trained without one fold and scoring it."""
+        return self.filter(fold__isnull=False)
+
     def held_by(self, job: "RungJob") -> "RungJobQuerySet":
         """The job's row while `job`'s attempt still owns it: running, and no newer claim."""
         return self.filter(pk=job.pk, status=RungJob.RUNNING, attempts=job.attempts)
@@ -185,7 +200,16 @@ class RungJob(models.Model):
     rung = models.ForeignKey(Rung, on_delete=models.PROTECT, related_name="jobs")
     # None: the whole train split; else a subset of this many examples (learning curves).
     train_size = models.PositiveIntegerField(null=True, blank=True)
+    # None: trained on the whole train split (or a subset); else the fold of the train split
+    # held out of training and scored (cross-fitted label checking).
+    fold = models.PositiveSmallIntegerField(null=True, blank=True)
     hyperparameters = models.JSONField(default=dict, blank=True)
+    # sha256 of exactly what the result depends on (training rows, scored prompts, rung,
+    # settings, code): a done job with the same key anywhere is reused, not trained again.
+    result_key = models.CharField(max_length=64, blank=True, db_index=True)
+    reused_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reused_by"
+    )
     status = models.CharField(max_length=16, choices=STATUSES, default=PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=DEFAULT_MAX_ATTEMPTS)
@@ -206,10 +230,14 @@ class RungJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["run", "rung__order", "train_size"]
+        ordering = ["run", "rung__order", "fold", "train_size"]
         constraints = [
             models.UniqueConstraint(
-                fields=["run", "rung"], condition=Q(train_size__isnull=True), name="rungjob_one_full"
+                fields=["run", "rung"], condition=Q(train_size__isnull=True, fold__isnull=True),
+                name="rungjob_one_full",
+            ),
+            models.UniqueConstraint(
+                fields=["run", "rung", "fold"], condition=Q(fold__isnull=False), name="rungjob_unique_fold"
             ),
             models.UniqueConstraint(
                 fields=["run", "rung", "train_size"], name="rungjob_unique_subset"
@@ -234,13 +262,17 @@ class RungJob(models.Model):
         return max(0, min(100, int(100 * (progress.get("step") or 0) / steps)))
 
     def copy_finished(self, *, run: Run) -> "RungJob":
-        """A copy of this done job in `run` (a re-run reusing its neighbours' results), done as well."""
+        """A copy of this done job in `run` (a result reused, not trained again), done as well."""
         if self.status != self.DONE:
             raise InvalidTransition(f"rung job {self.pk} is {self.status}; only a done job is copied")
         return RungJob.objects.create(
             run=run,
             rung=self.rung,
+            train_size=self.train_size,
+            fold=self.fold,
             hyperparameters=self.hyperparameters,
+            result_key=self.result_key,
+            reused_from=self.reused_from or self,
             status=self.DONE,
             progress=self.progress,
             loss_curve=self.loss_curve,

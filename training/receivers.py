@@ -1,14 +1,29 @@
-"""A frozen batch starts a run on each ladder of its project."""
+"""A frozen batch starts a run on each ladder of its project (checking every label, if the project says so)."""
 
+import logging
+
+from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 
 from annotation.models import Batch
 from annotation.signals import batch_frozen
 
+logger = logging.getLogger(__name__)
+
 
 @receiver(batch_frozen, sender=Batch)
 def start_runs_for_frozen_batch(sender, batch, user=None, **kwargs) -> None:
-    from training.services import run_request
+    from annotation.models import Project
+    from training.services import label_check_config, run_request
 
+    every_freeze = batch.project.label_check == Project.LABEL_CHECK_EVERY_FREEZE
     for ladder in batch.project.ladders.all():
-        run_request(batch=batch, ladder=ladder, requested_by=user)
+        label_check = label_check_config(ladder=ladder) if every_freeze else None
+        try:
+            run_request(batch=batch, ladder=ladder, label_check=label_check, requested_by=user)
+        except ValidationError as error:
+            if label_check is None:
+                raise
+            # Too few chats for the folds: the freeze still starts its plain run.
+            logger.warning("batch %s: no label check: %s", batch.pk, "; ".join(error.messages))
+            run_request(batch=batch, ladder=ladder, requested_by=user)

@@ -4,7 +4,27 @@ from ninja import Router, Status
 from annotation import permissions
 from annotation.models import Batch
 from api.endpoints import ERRORS, project_for
-from api.schemas import Error, FieldErrors, LadderIn, LadderOut, RerunIn, RunIn, RunOut, RunSummaryOut, VerdictOut
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from ninja import Query
+from ninja.errors import HttpError
+
+from api.schemas import (
+    AnnotatorQualityOut,
+    Error,
+    FieldErrors,
+    LabelCheckIn,
+    LadderIn,
+    LadderOut,
+    PageQuery,
+    RerunIn,
+    RunIn,
+    RunOut,
+    RunSummaryOut,
+    SuspectPage,
+    VerdictOut,
+)
+from scaling import selectors as scaling_selectors
 from scaling.models import Verdict
 from training import services as training_services
 from training.models import InvalidTransition, Ladder, Run, Rung
@@ -125,3 +145,57 @@ def run_verdict(request, project_id: int, run_id: int):
     if verdict is None:
         return Status(404, {"detail": f"run {run.pk} has no verdict yet (it is {run.status})"})
     return verdict
+
+
+@router.post("/projects/{project_id}/runs/{run_id}/label-check", response={202: RunOut, 422: FieldErrors, **ERRORS})
+def run_label_check(request, project_id: int, run_id: int, payload: LabelCheckIn):
+    """Check every label of a done run's batch: the judging rungs fine-tune on folds of the train split
+    and score the fold left out. Returns the checking run (the full fine-tunes are reused from this one);
+    the same request gives the same run."""
+    run = _run(request, project_id, run_id)
+    try:
+        checking = training_services.label_check_request(
+            run=run, folds=payload.folds, rungs=payload.rungs, epochs_factor=payload.epochs_factor,
+            requested_by=request.auth,
+        )
+    except ValidationError as error:
+        errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+        return Status(422, {"detail": "; ".join(error.messages), "errors": errors})
+    return Status(202, checking)
+
+
+def _verdict_of(run: Run) -> Verdict:
+    verdict = Verdict.objects.filter(run=run).first()
+    if verdict is None:
+        raise HttpError(404, f"run {run.pk} has no verdict yet (it is {run.status})")
+    return verdict
+
+
+@router.get("/projects/{project_id}/runs/{run_id}/suspects", response={200: SuspectPage, **ERRORS})
+def run_suspects(request, project_id: int, run_id: int, query: Query[PageQuery]):
+    """The run's suspect labels, strongest first, a page at a time: each with the frozen and current
+    label, the ladder's answer, each judging rung's probability of the label, a score and a reason.
+    They cover the whole batch once the run checked every label, else the eval split."""
+    run = _run(request, project_id, run_id)
+    verdict = _verdict_of(run)
+    rows = scaling_selectors.suspect_queue(verdict=verdict)
+    paginator = Paginator(rows, query.page_size)
+    page_rows = list(paginator.page(query.page).object_list) if query.page <= paginator.num_pages else []
+    return {
+        "run_id": run.pk,
+        "scope": "batch" if scaling_selectors.label_check_summary(verdict=verdict) else "eval",
+        "count": paginator.count,
+        "page": query.page,
+        "pages": paginator.num_pages,
+        "page_size": query.page_size,
+        "suspects": [scaling_selectors.suspect_row_plain(row) for row in page_rows],
+    }
+
+
+@router.get("/projects/{project_id}/runs/{run_id}/annotators", response={200: list[AnnotatorQualityOut], **ERRORS})
+def run_annotator_quality(request, project_id: int, run_id: int):
+    """Per annotator: labels in the run's batch and how many of them the label check holds suspect.
+    Empty until the run has checked every label."""
+    run = _run(request, project_id, run_id)
+    summary = scaling_selectors.label_check_summary(verdict=_verdict_of(run)) or {}
+    return summary.get("annotators", [])

@@ -209,3 +209,71 @@ def test_learning_rate_format():
         "1.5e-4",
         "1e-1",
     ]
+
+
+class TestLabelIssues:
+    """Whole-batch label issues from out-of-sample probabilities of the judging rungs."""
+
+    CLASSES = ["yes", "no", "dont_know"]
+
+    @staticmethod
+    def judged(gold, accuracies, seed=0):
+        """(judges, items, classes) probabilities: each judge right with probability `accuracy`, as sure as that."""
+        rng = np.random.default_rng(seed)
+        n = len(gold)
+        probabilities = np.zeros((len(accuracies), n, 3))
+        for judge, accuracy in enumerate(accuracies):
+            right = rng.random(n) < accuracy
+            answer = np.where(right, gold, 1 - gold)
+            probabilities[judge, np.arange(n), answer] = 0.85
+            probabilities[judge, np.arange(n), 1 - answer] = 0.12
+            probabilities[judge, :, 2] = 0.03
+        return probabilities
+
+    def test_planted_wrong_labels_come_first(self):
+        from scaling.diagnostics import label_issues
+
+        rng = np.random.default_rng(1)
+        gold = rng.integers(0, 2, 400)
+        labels = gold.copy()
+        planted = set(rng.choice(400, 60, replace=False).tolist())
+        for item in planted:
+            labels[item] = 1 - labels[item]
+        issues = label_issues(
+            list(range(400)), [self.CLASSES[label] for label in labels], self.CLASSES,
+            self.judged(gold, [0.9, 0.95]), ["m", "l"],
+        )
+        top = {issue.item_id for issue in issues[:60]}
+        assert len(top & planted) >= 50
+        first = issues[0]
+        assert first.answer != first.label and first.kind == "wrong" and set(first.probabilities) == {"m", "l"}
+        assert first.reason and 0 <= first.score <= 1
+        assert [issue.score for issue in issues] == sorted((issue.score for issue in issues), reverse=True)
+
+    def test_a_label_whose_probability_falls_with_size_is_ambiguous_not_wrong(self):
+        from scaling.diagnostics import AMBIGUOUS, label_issues
+
+        # Item 0: 0.9 at the small judge, 0.6 in the middle, 0.35 at the large one.
+        probabilities = np.array([[[0.9, 0.1, 0.0]], [[0.6, 0.4, 0.0]], [[0.35, 0.65, 0.0]]])
+        filler = np.tile(np.array([[[0.05, 0.95, 0.0]]]), (3, 30, 1))
+        issues = label_issues(
+            list(range(31)), ["yes"] + ["no"] * 30, self.CLASSES, np.concatenate([probabilities, filler], axis=1),
+            ["s", "m", "l"],
+        )
+        assert [(issue.item_id, issue.kind) for issue in issues] == [(0, AMBIGUOUS)]
+        assert "check the guideline" in issues[0].reason
+
+    def test_clean_labels_give_few_issues_and_unknown_labels_none(self):
+        from scaling.diagnostics import label_issues
+
+        gold = np.array([0, 1] * 100)
+        labels = [self.CLASSES[label] for label in gold]
+        labels[0] = "retired_option"
+        issues = label_issues(list(range(200)), labels, self.CLASSES, self.judged(gold, [0.99, 0.99]), ["m", "l"])
+        assert len(issues) <= 8 and 0 not in {issue.item_id for issue in issues}
+
+    def test_shapes_that_do_not_match_are_refused(self):
+        from scaling.diagnostics import label_issues
+
+        with pytest.raises(ValueError, match="probabilities"):
+            label_issues([1, 2], ["yes", "no"], self.CLASSES, np.zeros((2, 2, 3)), ["only-one"])

@@ -2,7 +2,7 @@
 
 `runs` (requesting, re-running, retry, cancel, status), `jobs` (claiming and
 executing a rung job), `recovery` (jobs the broker lost), `hyperparameters`,
-`provenance`, `checkpoints` (digest and module names, without torch) and
+`label_check` (cross-fitted judging jobs and result keys), `provenance`, `checkpoints` (digest and module names, without torch) and
 `ladders`. Their public functions are re-exported here, so
 callers write `from training import services` and `services.run_request(...)`.
 """
@@ -29,9 +29,11 @@ from training.services.jobs import (
 )
 from training.services.checkpoints import rung_checkpoint_facts
 from training.services.ladders import ladder_register, ladder_register_checkpoints
+from training.services.label_check import label_check_config
 from training.services.provenance import code_version, run_provenance
 from training.services.recovery import jobs_recover, queued_messages, runs_settle
 from training.services.runs import (
+    label_check_request,
     learning_curve_sizes,
     run_cancel,
     run_config_hash,
@@ -56,6 +58,8 @@ __all__ = [
     "hyperparameters_parse",
     "hyperparameters_validate",
     "jobs_recover",
+    "label_check_config",
+    "label_check_request",
     "ladder_register",
     "ladder_register_checkpoints",
     "learning_curve_sizes",

@@ -18,9 +18,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from annotation.models import BatchItem
 from training.ml.finetune import TRAINING_RESULT_FILE
 from training.models import Prediction, RungJob, Superseded
-from training.services.runs import run_refresh_status
+from training.services.runs import job_adopt, run_refresh_status, stored_result_for
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +33,9 @@ STALE_HEARTBEAT = timedelta(seconds=int(os.environ.get("TRAINING_STALE_SECONDS",
 def rung_job_claim(*, job_id: int) -> RungJob | None:
     """Mark the job running for its next attempt, or None when there is nothing to do.
 
-    Nothing to do: the job is final (a redelivered message), or another worker
-    holds it with a fresh heartbeat. A job past its attempts fails here. The
+    Nothing to do: the job is final (a redelivered message), another worker
+    holds it with a fresh heartbeat, or a done job elsewhere already has its
+    result (same result key), which it takes. A job past its attempts fails here. The
     attempt number the claim gets is the job's fencing token.
     """
     with transaction.atomic():
@@ -56,6 +58,13 @@ def rung_job_claim(*, job_id: int) -> RungJob | None:
                 error=job.error or f"gave up after {job.attempts} attempts",
             )
             return None
+        source = stored_result_for(job)
+        if source is not None:
+            # Another run computed this very result after this job was queued.
+            labels = dict(BatchItem.objects.filter(batch_id=job.run.batch_id).values_list("item_id", "label"))
+            if job_adopt(job=job, source=source, labels=labels):
+                transaction.on_commit(lambda: run_refresh_status(run=job.run))
+                return None
         job.start(attempt=job.attempts + 1)
     run_refresh_status(run=job.run)
     return job
@@ -160,6 +169,8 @@ class ProgressRecorder:
 def adapter_dir_for(job: RungJob) -> Path:
     """Where the job's finished adapter lives; any attempt of the job may reuse it."""
     suffix = "" if job.train_size is None else f"-n{job.train_size}"
+    if job.fold is not None:
+        suffix += f"-fold{job.fold}"
     return Path(settings.MEDIA_ROOT) / "adapters" / f"run-{job.run_id}" / f"{job.rung.name}{suffix}"
 
 
@@ -250,15 +261,26 @@ def _option_scores(values: list[str], logprobs: list[float]) -> dict[str, float]
     return {value: score for value, score in zip(values, logprobs)}
 
 
+def label_check_folds(job: RungJob) -> tuple[int, int] | None:
+    """(held-out fold, folds) of a label-checking job; None for any other."""
+    if job.fold is None:
+        return None
+    return job.fold, int(job.run.label_check["folds"])
+
+
 def _score_stage(*, job: RungJob, stage: str, adapter_dir: str | None) -> dict:
-    """Score the eval split with the base model or the adapter; store predictions."""
-    from training.examples import eval_examples
+    """Score the eval split (a fold job: its held-out fold) with the base model or the adapter; store predictions."""
+    from training.examples import eval_examples, held_out_examples
     from training.ml.evaluate import score_choices
     from training.ml.ladder import load_model
 
     batch = job.run.batch
     project = batch.project
-    examples, option_values, labels = eval_examples(batch=batch)
+    held_out = label_check_folds(job)
+    if held_out is None:
+        examples, option_values, labels = eval_examples(batch=batch)
+    else:
+        examples, option_values, labels = held_out_examples(batch=batch, fold=held_out[0], folds=held_out[1])
     started = time.monotonic()
     recorder = ProgressRecorder(job, f"scoring {stage}")
     model, tokenizer = load_model(job.rung.checkpoint_path, adapter_dir=adapter_dir)
@@ -326,8 +348,11 @@ def stage_metrics(*, rows: list[dict], project) -> dict:
 
 
 def _train_and_score(job: RungJob) -> None:
+    """A fold job has no base stage: its held-out items' opinion comes from the fine-tune alone."""
     metrics = dict(job.metrics or {})
-    if not Prediction.objects.filter(rung_job=job, stage=Prediction.BASE).exists() or "base" not in metrics:
+    needs_base = job.fold is None
+    has_base = Prediction.objects.filter(rung_job=job, stage=Prediction.BASE).exists() and "base" in metrics
+    if needs_base and not has_base:
         metrics["base"] = _score_stage(job=job, stage=Prediction.BASE, adapter_dir=None)
         _fenced_update(job, metrics=metrics)
     adapter_dir = adapter_dir_for(job)
@@ -349,7 +374,7 @@ def _train_and_score(job: RungJob) -> None:
         job,
         metrics=metrics,
         adapter_path=str(adapter_dir),
-        eval_seconds=metrics["base"]["seconds"] + metrics["tuned"]["seconds"],
+        eval_seconds=metrics.get("base", {}).get("seconds", 0.0) + metrics["tuned"]["seconds"],
         progress={"phase": "done", "step": 1, "steps": 1},
     )
 
@@ -373,7 +398,7 @@ def _fine_tune(job: RungJob, adapter_dir: Path) -> None:
             if attempt.isdigit() and int(attempt) <= job.attempts:
                 shutil.rmtree(leftover, ignore_errors=True)
     recorder = ProgressRecorder(job, "fine-tuning")
-    examples = train_examples(batch=job.run.batch, limit=job.train_size)
+    examples = train_examples(batch=job.run.batch, limit=job.train_size, held_out=label_check_folds(job))
     processes = int(job.hyperparameters.get("processes", 1))
     if processes > 1:
         # A rung too large for one device: sharded across this machine's processes.

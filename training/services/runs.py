@@ -1,4 +1,4 @@
-"""Runs: requesting one (single-flight), re-running a rung, retry, cancel and the derived status."""
+"""Runs: requesting one (single-flight), checking its labels, re-running a rung, retry, cancel and the derived status."""
 
 import hashlib
 import json
@@ -7,15 +7,28 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.models import Batch
+from annotation.models import Batch, BatchItem
 from training.models import InvalidTransition, Ladder, Prediction, Run, Rung, RungJob
 from training.services.hyperparameters import effective_hyperparameters, hyperparameters_validate
+from training.services.label_check import (
+    batch_digests,
+    job_result_key,
+    judge_hyperparameters,
+    label_check_config,
+    train_split_folds_check,
+)
 from training.services.provenance import hashed_provenance, run_provenance
 from training.signals import run_finished
 
 
 def run_config_hash(
-    *, batch: Batch, ladder: Ladder, hyperparameters: dict, learning_curve: bool, provenance: dict
+    *,
+    batch: Batch,
+    ladder: Ladder,
+    hyperparameters: dict,
+    learning_curve: bool,
+    provenance: dict,
+    label_check: dict | None = None,
 ) -> str:
     rungs = [
         [rung.name, rung.checkpoint_path, rung.hyperparameters]
@@ -29,6 +42,8 @@ def run_config_hash(
         "learning_curve": learning_curve,
         "provenance": hashed_provenance(provenance),
     }
+    if label_check:
+        payload["label_check"] = label_check
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -49,13 +64,17 @@ def run_request(
     ladder: Ladder,
     hyperparameters: dict | None = None,
     learning_curve: bool = False,
+    label_check: dict | None = None,
     requested_by=None,
 ) -> Run:
     """The run for this batch, ladder and configuration: found if it exists, else made.
 
     Single-flight: the batch row is locked, so two requests at once (a double
     click, a freeze racing a button) get one run. A failed or cancelled run is
-    retried in place: its unfinished rung jobs go back to the queue.
+    retried in place: its unfinished rung jobs go back to the queue. With
+    `label_check` (settings from `label_check_config`), the judging rungs also
+    fine-tune on folds of the train split. A job whose result is already
+    stored (same rows, rung, settings and code) is reused, not trained again.
     """
     batch = Batch.objects.select_for_update().get(pk=batch.pk)
     if not batch.is_frozen:
@@ -64,6 +83,9 @@ def run_request(
     if not rungs:
         raise ValidationError({"ladder": f"ladder {ladder.name!r} has no rungs"})
     hyperparameters = hyperparameters_validate(hyperparameters or {}, rungs=rungs)
+    label_check = label_check or {}
+    if label_check:
+        train_split_folds_check(batch=batch, folds=label_check["folds"])
     provenance = run_provenance(ladder=ladder)
     config_hash = run_config_hash(
         batch=batch,
@@ -71,6 +93,7 @@ def run_request(
         hyperparameters=hyperparameters,
         learning_curve=learning_curve,
         provenance=provenance,
+        label_check=label_check,
     )
     # Scoped to the batch: another project's batch with the same export has runs of its own.
     run = Run.objects.filter(batch=batch, config_hash=config_hash).first()
@@ -83,12 +106,14 @@ def run_request(
         ladder=ladder,
         hyperparameters=hyperparameters,
         learning_curve=learning_curve,
+        label_check=label_check,
         code_version=provenance["code_version"],
         provenance=provenance,
         config_hash=config_hash,
         requested_by=requested_by,
     )
     subset_sizes = learning_curve_sizes(batch.train_count) if learning_curve else []
+    judges = set(label_check.get("rungs", []))
     jobs = []
     for rung in rungs:
         effective = effective_hyperparameters(run_hyperparameters=hyperparameters, rung=rung)
@@ -97,10 +122,83 @@ def run_request(
             RungJob(run=run, rung=rung, hyperparameters=effective, train_size=size)
             for size in subset_sizes
         )
+        if rung.name in judges:
+            judging = judge_hyperparameters(effective, config=label_check)
+            jobs.extend(
+                RungJob(run=run, rung=rung, hyperparameters=judging, fold=fold)
+                for fold in range(label_check["folds"])
+            )
+    jobs_start(run=run, jobs=jobs, provenance=provenance)
+    return Run.objects.get(pk=run.pk)
+
+
+def jobs_start(*, run: Run, jobs: list[RungJob], provenance: dict) -> None:
+    """Store the run's new jobs, each under its result key; reuse stored results, queue the rest."""
+    digests = batch_digests(batch=run.batch, folds=(run.label_check or {}).get("folds"))
+    for job in jobs:
+        job.result_key = job_result_key(
+            digests=digests, rung=job.rung, hyperparameters=job.hyperparameters,
+            train_size=job.train_size, fold=job.fold, provenance=provenance,
+        )
     RungJob.objects.bulk_create(jobs)
-    for job in run.rung_jobs.all():
-        rung_job_enqueue_on_commit(job=job)
-    return run
+    labels = dict(BatchItem.objects.filter(batch=run.batch).values_list("item_id", "label"))
+    reused = False
+    # The new jobs are the run's pending ones: a re-run's copied neighbours are done.
+    for job in run.rung_jobs.filter(status=RungJob.PENDING).select_related("rung"):
+        source = stored_result_for(job)
+        if source is None:
+            rung_job_enqueue_on_commit(job=job)
+        else:
+            reused |= job_adopt(job=job, source=source, labels=labels)
+    if reused:
+        run_refresh_status(run=run)
+
+
+def predictions_copy(*, source: RungJob, target: RungJob, labels: dict[int, str] | None = None) -> None:
+    """Copy `source`'s predictions to `target`; with `labels`, each with the label it has in target's batch."""
+    Prediction.objects.bulk_create(
+        [
+            Prediction(rung_job=target, item_id=item_id, stage=stage, option=option,
+                       label=label if labels is None else labels.get(item_id, label),
+                       scores=scores, margin=margin)
+            for item_id, stage, option, label, scores, margin in source.predictions.values_list(
+                "item_id", "stage", "option", "label", "scores", "margin"
+            )
+        ],
+        batch_size=1000,
+    )
+
+
+def job_adopt(*, job: RungJob, source: RungJob, labels: dict[int, str]) -> bool:
+    """Give a new pending job the stored result of a done job with the same result key.
+
+    The predictions are the source's; their labels are those of the job's own
+    batch, which may differ where the scored prompts do not (a relabelled
+    eval item is scored the same).
+    """
+    fields = {
+        name: getattr(source, name)
+        for name in ("progress", "loss_curve", "metrics", "tokens_per_second", "train_seconds",
+                     "eval_seconds", "adapter_path", "started_at", "finished_at")
+    }
+    adopted = RungJob.objects.filter(pk=job.pk, status=job.status, attempts=job.attempts).update(
+        status=RungJob.DONE, reused_from=source.reused_from or source, **fields
+    )
+    if adopted:
+        predictions_copy(source=source, target=job, labels=labels)
+    return bool(adopted)
+
+
+def stored_result_for(job: RungJob) -> RungJob | None:
+    """A done job elsewhere with `job`'s result key: its result is `job`'s, already computed."""
+    if not job.result_key:
+        return None
+    return (
+        RungJob.objects.filter(result_key=job.result_key, status=RungJob.DONE)
+        .exclude(run_id=job.run_id)
+        .order_by("pk")
+        .first()
+    )
 
 
 def _rerun_config_hash(*, run: Run, rung: Rung, hyperparameters: dict, provenance: dict) -> str:
@@ -149,7 +247,8 @@ def rung_rerun(*, run: Run, rung: Rung, hyperparameters: dict, requested_by=None
         rerun_of=run,
         rung_overrides={rung.name: hyperparameters},
     )
-    previous = {job.rung_id: job for job in run.rung_jobs.filter(train_size__isnull=True)}
+    previous = {job.rung_id: job for job in run.rung_jobs.full()}
+    new_jobs = []
     for ladder_rung in run.ladder.rungs.order_by("order"):
         old = previous.get(ladder_rung.pk)
         settings_before = (
@@ -159,24 +258,39 @@ def rung_rerun(*, run: Run, rung: Rung, hyperparameters: dict, requested_by=None
         )
         if ladder_rung.pk == rung.pk or old is None or old.status != RungJob.DONE:
             changes = hyperparameters if ladder_rung.pk == rung.pk else {}
-            job = RungJob.objects.create(
-                run=rerun, rung=ladder_rung, hyperparameters={**settings_before, **changes}
-            )
-            rung_job_enqueue_on_commit(job=job)
+            new_jobs.append(RungJob(run=rerun, rung=ladder_rung, hyperparameters={**settings_before, **changes}))
             continue
-        copy = old.copy_finished(run=rerun)
-        Prediction.objects.bulk_create(
-            [
-                Prediction(rung_job=copy, item_id=item_id, stage=stage, option=option, label=label,
-                           scores=scores, margin=margin)
-                for item_id, stage, option, label, scores, margin in old.predictions.values_list(
-                    "item_id", "stage", "option", "label", "scores", "margin"
-                )
-            ],
-            batch_size=1000,
-        )
+        predictions_copy(source=old, target=old.copy_finished(run=rerun))
+    jobs_start(run=rerun, jobs=new_jobs, provenance=provenance)
     run_refresh_status(run=rerun)
     return Run.objects.get(pk=rerun.pk)
+
+
+def label_check_request(
+    *, run: Run, folds: int | None = None, rungs: list[str] | None = None,
+    epochs_factor: float | None = None, requested_by=None,
+) -> Run:
+    """The run that checks every label of `run`'s batch: `run`'s settings plus the judging rungs' fold jobs.
+
+    Its full fine-tunes have `run`'s result keys, so they are reused from
+    `run` and only the fold jobs train. The same request again returns the
+    same run. A run that already checks labels is its own answer when no
+    other settings are asked for.
+    """
+    if run.label_check and folds is None and rungs is None and epochs_factor is None:
+        return run
+    if run.rerun_of_id is not None:
+        raise ValidationError(
+            {"run": f"run {run.pk} re-runs one rung of run {run.rerun_of_id}; check the labels on that run"}
+        )
+    if run.status != Run.DONE:
+        # Its unfinished fine-tunes would train a second time in the checking run.
+        raise ValidationError({"run": f"run {run.pk} is {run.status}; check its labels once it is done"})
+    config = label_check_config(ladder=run.ladder, folds=folds, rungs=rungs, epochs_factor=epochs_factor)
+    return run_request(
+        batch=run.batch, ladder=run.ladder, hyperparameters=run.hyperparameters,
+        learning_curve=run.learning_curve, label_check=config, requested_by=requested_by,
+    )
 
 
 def rung_job_enqueue_on_commit(*, job: RungJob) -> None:
