@@ -12,7 +12,7 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotation.models import BatchItem, Project
+from annotation.models import Annotation, BatchItem, Project
 from scaling import diagnostics, laws, selection, verdict
 from scaling.models import Verdict
 from training.ml.finetune import DEFAULT_LEARNING_RATE
@@ -156,6 +156,20 @@ def _option_probabilities(scores: dict, classes: list[str]) -> np.ndarray:
     return values / values.sum()
 
 
+def label_authors(*, batch) -> dict[int, str]:
+    """{item id: who first gave it the label it has in the batch}: the annotator, not the lead who accepted it."""
+    frozen = dict(BatchItem.objects.filter(batch=batch).values_list("item_id", "label"))
+    authors: dict[int, str] = {}
+    for item_id, option, username in (
+        Annotation.objects.filter(item__batch_items__batch=batch, kind__in=Annotation.LABEL_KINDS)
+        .order_by("id")
+        .values_list("item_id", "option", "annotator__username")
+    ):
+        if option == frozen.get(item_id) and item_id not in authors:
+            authors[item_id] = username
+    return authors
+
+
 def label_check_arrays(*, run: Run) -> dict | None:
     """Every batch item's out-of-sample option probabilities from each judging rung that finished.
 
@@ -197,6 +211,7 @@ def label_check_arrays(*, run: Run) -> dict | None:
                 scored[item_id] = scores
         opinions[name] = scored
     rows = [row for row in rows if all(row[0] in opinions[name] for name in complete)]
+    labelled_by = label_authors(batch=run.batch)
     probabilities = np.array(
         [[_option_probabilities(opinions[name][row[0]], classes) for row in rows] for name in complete]
     ).reshape(len(complete), len(rows), len(classes))
@@ -204,7 +219,7 @@ def label_check_arrays(*, run: Run) -> dict | None:
         "item_ids": [row[0] for row in rows],
         "labels": [row[1] for row in rows],
         "splits": {row[0]: row[2] for row in rows},
-        "annotators": {row[0]: row[3] for row in rows},
+        "annotators": {row[0]: labelled_by.get(row[0], row[3]) for row in rows},
         "classes": classes,
         "probabilities": probabilities,
         "judges": complete,

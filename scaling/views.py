@@ -110,7 +110,7 @@ def run_retry(request, project_id: int, run_id: int):
 def run_label_check(request, project_id: int, run_id: int):
     """Check every label of the run's batch: the judging rungs fine-tune on folds of the train split."""
     project, run = _run_for(request.user, project_id, run_id)
-    folds = params.number_param(request.POST, "folds", default=DEFAULT_FOLDS, minimum=2, maximum=MAX_FOLDS)
+    folds = params.number_param(request.POST, "folds", default=float(DEFAULT_FOLDS), minimum=2, maximum=MAX_FOLDS)
     try:
         checking = training_services.label_check_request(
             run=run,

@@ -86,3 +86,64 @@ def make_run(batch, ladder, *, accuracies, seed=0, wrong_items=(), failed=(), tr
                                        label=label, scores=scores, margin=margin))
         Prediction.objects.bulk_create(rows)
     return run
+
+
+# --- real frozen batches, with jobs finished as a worker would finish them ---------------------
+
+
+def frozen_noisy_batch(project, corpus_path, *, items: int = 240, noise: float = 0.2) -> Batch:
+    """A batch frozen the real way (records, choices, splits) of sample-corpus items, `noise` of them
+    labelled against their gold; `batch.planted` holds those items' ids. The project keeps its own
+    label-check setting."""
+    from annotation.importers import messages_import
+    from annotation.preprocessing import items_preprocess
+    from annotation.sample_corpus import write_jsonl
+    from annotation.simulation import annotators_simulate
+
+    write_jsonl(path=corpus_path, messages=3000, seed=3)
+    messages_import(project=project, path=corpus_path)
+    items_preprocess(project=project)
+    project.eval_share = 0.2
+    project.save(update_fields=["eval_share"])
+    result = annotators_simulate(project=project, accuracy=1.0, noise=noise, limit=items, seed=2, batch_name="noisy")
+    batch = Batch.objects.get(pk=result.batch_id)
+    batch.planted = set(result.planted)
+    return batch
+
+
+def gold_answer(item_id: int, gold: dict, sure: float = 3.0) -> dict:
+    """Log-likelihoods of a judge that answers the item's gold."""
+    scores = {POSITIVE: 0.0, NEGATIVE: 0.0, "dont_know": -6.0}
+    scores[gold[item_id]] = sure
+    return scores
+
+
+def job_finish(job: RungJob, item_ids, gold: dict, *, stages=(Prediction.TUNED,), flat: bool = False) -> None:
+    """Write `job`'s predictions of `item_ids` as the worker would and mark it done. `flat`: an unsure rung."""
+    from training.services import run_refresh_status
+
+    labels = dict(BatchItem.objects.filter(batch=job.run.batch).values_list("item_id", "label"))
+    rows = []
+    for item_id in item_ids:
+        scores = {POSITIVE: 0.0, NEGATIVE: 0.1, "dont_know": -6.0} if flat else gold_answer(item_id, gold)
+        option = max(scores, key=scores.get)
+        rows.extend(
+            Prediction(rung_job=job, item_id=item_id, stage=stage, option=option, label=labels[item_id],
+                       scores=scores, margin=0.0)
+            for stage in stages
+        )
+    Prediction.objects.bulk_create(rows)
+    metrics = {stage: {"f1": 0.5, "seconds": 1.0} for stage in stages}
+    RungJob.objects.filter(pk=job.pk).update(status=RungJob.DONE, metrics=metrics, train_seconds=10.0)
+    run_refresh_status(run=job.run)
+
+
+def finished_flat_run(batch, ladder, gold) -> Run:
+    """The batch's ordinary run, done, every rung unsure on the eval split (F1 does not rise)."""
+    from training.services import run_request
+
+    run = run_request(batch=batch, ladder=ladder)
+    eval_ids = list(BatchItem.objects.filter(batch=batch, split=BatchItem.EVAL).values_list("item_id", flat=True))
+    for job in run.rung_jobs.all():
+        job_finish(job, eval_ids, gold, stages=(Prediction.BASE, Prediction.TUNED), flat=True)
+    return Run.objects.get(pk=run.pk)

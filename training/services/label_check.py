@@ -108,9 +108,14 @@ class BatchDigests:
     by_fold: dict[int, tuple[str, str]]
 
 
-def batch_digests(*, batch: Batch, folds: int | None) -> BatchDigests:
-    train = list(frozen_records(batch=batch, split=BatchItem.TRAIN))
-    evaluated = frozen_records(batch=batch, split=BatchItem.EVAL)
+def batch_digests(*, batch: Batch, folds: int | None) -> BatchDigests | None:
+    """None for a batch frozen before records were stored: its jobs have no address, and its
+    training fails with that reason on the worker."""
+    try:
+        train = list(frozen_records(batch=batch, split=BatchItem.TRAIN))
+        evaluated = list(frozen_records(batch=batch, split=BatchItem.EVAL))
+    except ValueError:
+        return None
     by_fold = {}
     if folds:
         fold_of = train_folds(batch=batch, folds=folds)
@@ -129,14 +134,16 @@ def batch_digests(*, batch: Batch, folds: int | None) -> BatchDigests:
 
 def job_result_key(
     *,
-    digests: BatchDigests,
+    digests: BatchDigests | None,
     rung: Rung,
     hyperparameters: dict,
     train_size: int | None,
     fold: int | None,
     provenance: dict,
 ) -> str:
-    """sha256 of everything a rung job's stored result depends on, and nothing else."""
+    """sha256 of everything a rung job's stored result depends on, and nothing else ("" without digests)."""
+    if digests is None:
+        return ""
     if fold is None:
         rows, scored = digests.train, digests.eval_scored
     else:

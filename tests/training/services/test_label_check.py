@@ -8,69 +8,25 @@ so these tests run in seconds.
 import pytest
 from django.core.exceptions import ValidationError
 
-from annotation.importers import messages_import
 from annotation.models import Batch, BatchItem, Item, Project
-from annotation.preprocessing import items_preprocess
-from annotation.sample_corpus import write_jsonl
-from annotation.simulation import annotators_simulate
 from scaling.models import Verdict
 from scaling.services import verdict_compute
-from tests.scaling.factories import make_ladder
+from tests.scaling.factories import NEGATIVE, POSITIVE, finished_flat_run, frozen_noisy_batch, job_finish, make_ladder
 from training import services
 from training.examples import held_out_examples, train_examples, train_folds
 from training.models import Prediction, Run, RungJob
 
 pytestmark = pytest.mark.django_db
 
-OTHER = {"extraction": "no_extraction", "no_extraction": "extraction"}
+OTHER = {POSITIVE: NEGATIVE, NEGATIVE: POSITIVE}
 
 
 @pytest.fixture
 def noisy_batch(project, tmp_path):
-    """A frozen batch of 240 items, 20% of them labelled against their gold."""
-    write_jsonl(path=tmp_path / "corpus.jsonl", messages=3000, seed=3)
-    messages_import(project=project, path=tmp_path / "corpus.jsonl")
-    items_preprocess(project=project)
-    project.eval_share = 0.2
+    """240 items, 20% labelled against their gold, in a project with the default label-check setting."""
     project.label_check = Project.LABEL_CHECK_NOT_MONOTONE
-    project.save(update_fields=["eval_share", "label_check"])
-    result = annotators_simulate(project=project, accuracy=1.0, noise=0.2, limit=240, seed=2, batch_name="noisy")
-    batch = Batch.objects.get(pk=result.batch_id)
-    batch.planted = set(result.planted)
-    return batch
-
-
-def answer(item_id: int, gold: dict, sure: float = 3.0) -> dict:
-    """Log-likelihoods of a judge that answers the item's gold."""
-    scores = {"extraction": 0.0, "no_extraction": 0.0, "dont_know": -6.0}
-    scores[gold[item_id]] = sure
-    return scores
-
-
-def finish(job: RungJob, item_ids, gold: dict, *, stages=(Prediction.TUNED,), flat: bool = False) -> None:
-    """Write `job`'s predictions as the worker would and mark it done. `flat`: an unsure judge."""
-    labels = dict(BatchItem.objects.filter(batch=job.run.batch).values_list("item_id", "label"))
-    rows = []
-    for item_id in item_ids:
-        scores = {"extraction": 0.0, "no_extraction": 0.1, "dont_know": -6.0} if flat else answer(item_id, gold)
-        option = max(scores, key=scores.get)
-        for stage in stages:
-            rows.append(Prediction(rung_job=job, item_id=item_id, stage=stage, option=option,
-                                   label=labels[item_id], scores=scores, margin=0.0))
-    Prediction.objects.bulk_create(rows)
-    metrics = {"tuned": {"f1": 0.5, "seconds": 1.0}, **({"base": {"f1": 0.4, "seconds": 1.0}} if len(stages) > 1 else {})}
-    RungJob.objects.filter(pk=job.pk).update(status=RungJob.DONE, metrics=metrics, train_seconds=10.0)
-    services.run_refresh_status(run=job.run)
-
-
-def finished_plain_run(batch, ladder, gold) -> Run:
-    """The batch's ordinary run, done, with a flat ladder: every rung unsure (F1 does not rise)."""
-    run = services.run_request(batch=batch, ladder=ladder)
-    eval_ids = list(BatchItem.objects.filter(batch=batch, split=BatchItem.EVAL).values_list("item_id", flat=True))
-    for job in run.rung_jobs.all():
-        finish(job, eval_ids, gold, stages=(Prediction.BASE, Prediction.TUNED), flat=True)
-    return Run.objects.get(pk=run.pk)
-
+    project.save(update_fields=["label_check"])
+    return frozen_noisy_batch(project, tmp_path / "corpus.jsonl")
 
 class TestFolds:
     def test_folds_split_the_train_split_by_chat_and_never_overlap(self, noisy_batch):
@@ -94,7 +50,7 @@ class TestLabelCheckRequest:
     def test_only_the_judging_rungs_fold_jobs_train_the_rest_is_reused(self, noisy_batch):
         ladder = make_ladder("l", 3)
         gold = dict(Item.objects.filter(project=noisy_batch.project).values_list("pk", "gold"))
-        run = finished_plain_run(noisy_batch, ladder, gold)
+        run = finished_flat_run(noisy_batch, ladder, gold)
         checking = services.label_check_request(run=run)
         assert checking.pk != run.pk and checking.label_check == {"folds": 3, "rungs": ["r1", "r2"], "epochs_factor": 2.0}
         assert services.label_check_request(run=run).pk == checking.pk  # same request, same run
@@ -122,7 +78,7 @@ class TestLabelCheckRequest:
         """A second project's batch with the same records reuses every result: keys name the rows, not the batch."""
         ladder = make_ladder("l", 2)
         gold = dict(Item.objects.filter(project=noisy_batch.project).values_list("pk", "gold"))
-        run = finished_plain_run(noisy_batch, ladder, gold)
+        run = finished_flat_run(noisy_batch, ladder, gold)
         copy = Batch.objects.create(
             project=noisy_batch.project, name="again", status=Batch.FROZEN, content_hash="f" * 64,
             frozen_at=noisy_batch.frozen_at, train_count=noisy_batch.train_count, eval_count=noisy_batch.eval_count,
@@ -141,7 +97,7 @@ class TestWholeBatchSuspects:
     def test_a_flat_verdict_checks_every_label_and_the_queue_finds_planted_train_items(self, noisy_batch):
         ladder = make_ladder("l", 3)
         gold = dict(Item.objects.filter(project=noisy_batch.project).values_list("pk", "gold"))
-        run = finished_plain_run(noisy_batch, ladder, gold)
+        run = finished_flat_run(noisy_batch, ladder, gold)
         verdict = verdict_compute(run_id=run.pk)
         assert verdict.kind == Verdict.FLAT and "checking every label" in verdict.message
         checking = Run.objects.get(batch=noisy_batch, label_check__rungs=["r1", "r2"])
@@ -154,12 +110,12 @@ class TestWholeBatchSuspects:
         )
         for job in checking.rung_jobs.folds():
             held_out, _, _ = held_out_examples(batch=noisy_batch, fold=job.fold, folds=3)
-            finish(job, [int(example.key) for example in held_out], gold)
+            job_finish(job, [int(example.key) for example in held_out], gold)
         # The judges' full fine-tunes were reused from the flat run; give the eval items their opinion too.
         for job in checking.rung_jobs.full().filter(rung__name__in=["r1", "r2"]):
             Prediction.objects.filter(rung_job=job, stage=Prediction.TUNED).delete()
             RungJob.objects.filter(pk=job.pk).update(status=RungJob.PENDING)
-            finish(job, eval_ids, gold)
+            job_finish(job, eval_ids, gold)
         checking.refresh_from_db()
         assert checking.status == Run.DONE
         checked = verdict_compute(run_id=checking.pk)
@@ -181,7 +137,7 @@ class TestWholeBatchSuspects:
         noisy_batch.project.label_check = Project.LABEL_CHECK_ON_REQUEST
         noisy_batch.project.save(update_fields=["label_check"])
         gold = dict(Item.objects.filter(project=noisy_batch.project).values_list("pk", "gold"))
-        run = finished_plain_run(noisy_batch, make_ladder("l", 3), gold)
+        run = finished_flat_run(noisy_batch, make_ladder("l", 3), gold)
         verdict = verdict_compute(run_id=run.pk)
         assert verdict.kind == Verdict.FLAT and "check every label from the run page" in verdict.message
         assert Run.objects.filter(batch=noisy_batch).count() == 1

@@ -1,0 +1,63 @@
+"""A lead checks every label from the run page and works the whole-batch suspect queue."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from annotation.models import Item
+from scaling.services import verdict_compute
+from tests.scaling.factories import finished_flat_run, frozen_noisy_batch, job_finish, make_ladder
+from training.examples import held_out_examples
+from training.models import Run
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def flat(project, lead, tmp_path):
+    batch = frozen_noisy_batch(project, tmp_path / "corpus.jsonl")
+    gold = dict(Item.objects.filter(project=project).values_list("pk", "gold"))
+    run = finished_flat_run(batch, make_ladder("l", 3), gold)
+    verdict_compute(run_id=run.pk)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(lead)
+    return {"run": run, "batch": batch, "gold": gold, "client": client}
+
+
+
+def test_the_run_page_shows_the_cost_and_the_check_starts_from_its_form(flat, project):
+    client, run = flat["client"], flat["run"]
+    page = client.get(reverse("runs:run_detail", args=[project.pk, run.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200 and 'id="label-check"' in html
+    assert "Cost: 6 more rung jobs, about " in html and "r1, r2" in html
+    token = page.cookies["csrftoken"].value
+    response = client.post(
+        reverse("runs:run_label_check", args=[project.pk, run.pk]),
+        {"folds": "3", "epochs_factor": "2", "csrfmiddlewaretoken": token},
+    )
+    checking = Run.objects.exclude(pk=run.pk).get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/runs/{checking.pk}/")
+    shown = client.get(response["Location"]).content.decode()
+    assert "checking every label" in shown and "all but fold 1 of 3" in shown and "reused, not trained again" in shown
+
+    for job in checking.rung_jobs.folds():
+        held_out, _, _ = held_out_examples(batch=flat["batch"], fold=job.fold, folds=3)
+        job_finish(job, [int(example.key) for example in held_out], flat["gold"])
+    verdict_compute(run_id=checking.pk)
+    queue = client.get(reverse("scaling:run_suspects", args=[project.pk, checking.pk])).content.decode()
+    assert "Every label of the batch" in queue and 'id="annotator-quality"' in queue
+    assert "judging rungs answer" in queue and "sim-annotator-1" in queue
+
+
+def test_bad_settings_are_400_with_the_reason_and_start_nothing(flat, project):
+    client, run = flat["client"], flat["run"]
+    token = client.get(reverse("runs:run_detail", args=[project.pk, run.pk])).cookies["csrftoken"].value
+    response = client.post(
+        reverse("runs:run_label_check", args=[project.pk, run.pk]),
+        {"folds": "2.5", "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 400 and "not a whole number" in response.content.decode()
+    without_token = client.post(reverse("runs:run_label_check", args=[project.pk, run.pk]), {"folds": "3"})
+    assert without_token.status_code == 403
+    assert Run.objects.count() == 1
