@@ -103,3 +103,26 @@ def annotators_simulate(
         result.batch_id = batch_freeze(batch=batch).pk
     result.seconds = time.perf_counter() - started
     return result
+
+
+def suspects_review_simulate(*, project: Project, item_ids: list[int], accuracy: float = 0.95, seed: int = 0) -> int:
+    """A simulated lead works through a suspect queue: each item reviewed through the review service,
+    as the browser's form does, giving the gold label with probability `accuracy`, reason "ladder suspect".
+
+    Returns how many labels changed.
+    """
+    from annotation.review import item_review
+
+    if not 0 <= accuracy <= 1:
+        raise ValueError("accuracy is a fraction between 0 and 1")
+    rng = random.Random(seed)
+    _, lead = simulated_users(project=project, annotators=0)
+    changed = 0
+    options = project.option_values
+    for item in Item.objects.filter(project=project, pk__in=item_ids).exclude(gold="").order_by("id"):
+        option = item.gold if rng.random() < accuracy else _wrong_option(item.gold, options, rng)
+        before = item.label
+        item_review(item=item, lead=lead, option=option, reason="ladder suspect",
+                    expected_current_id=item.current_annotation_id)
+        changed += option != before
+    return changed

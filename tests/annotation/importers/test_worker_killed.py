@@ -19,7 +19,7 @@ from django.db import connection
 
 from annotation.models import ImportJob, Message
 from tests.annotation.importers.conftest import jsonl, message
-from tests.worker_process import wait_for
+from tests.worker_process import wait_for, worker_start, worker_stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -58,24 +58,27 @@ def start_worker(private_broker, tmp_path):
 
     def start() -> subprocess.Popen:
         n = len(started)
-        log = tmp_path / f"worker-{n}.log"
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default", "--pool", "solo",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info",
-             "-n", f"killed-{n}-{time.time()}@%h", "--beat", "--schedule", str(tmp_path / f"beat-{n}")],
-            env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, cwd=settings.BASE_DIR,
+        worker = worker_start(
+            ["-Q", "default", "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "-l", "info", "-n", f"killed-{n}-{time.time()}@%h", "--beat", "--schedule", str(tmp_path / f"beat-{n}")],
+            env=env, log=open(tmp_path / f"worker-{n}.log", "ab"), cwd=settings.BASE_DIR,
         )
         started.append(worker)
         return worker
 
     yield start
     for worker in started:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        worker_stop(worker)
+
+
+def crash(worker: subprocess.Popen) -> None:
+    """Kill the worker and its embedded beat at once, as a machine that dies would.
+
+    Killing the worker alone would leave its beat process behind, sending
+    recovery tasks every second to the shared broker for the rest of the suite.
+    """
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
 
 
 def feed(pipe, content: str) -> threading.Thread:
@@ -102,8 +105,7 @@ def test_a_job_whose_worker_was_killed_runs_again_and_completes(project, tmp_pat
     first = start_worker()
     # The worker's own start-up recovery finds the job that was never sent.
     wait_for(lambda: running_attempt(job.pk, 1), 60, "the first attempt to start")
-    first.kill()
-    first.wait()
+    crash(first)
 
     start_worker()
     wait_for(lambda: running_attempt(job.pk, 2), 60, "recovery to start a second attempt")
@@ -124,8 +126,7 @@ def test_a_job_that_kills_every_worker_fails_at_its_attempt_limit(project, tmp_p
     for attempt in (1, 2):
         worker = start_worker()
         wait_for(lambda n=attempt: running_attempt(job.pk, n), 60, f"attempt {attempt} to start")
-        worker.kill()
-        worker.wait()
+        crash(worker)
 
     survivor = start_worker()
     job = wait_for(lambda: ImportJob.objects.filter(pk=job.pk, status=ImportJob.FAILED).first(), 60,

@@ -19,7 +19,7 @@ import pytest
 
 from annotation import services as annotation_services
 from annotation.importers import messages_import
-from annotation.models import Batch
+from annotation.models import Batch, Project
 from annotation.preprocessing import items_preprocess
 from annotation.sample_corpus import write_jsonl
 from annotation.simulation import annotators_simulate
@@ -40,7 +40,9 @@ def labelled_projects(corpus) -> dict:
     for name in ("clean", "noisy"):
         project = annotation_services.project_create(name=name)
         project.eval_share = 0.15
-        project.save(update_fields=["eval_share"])
+        # The noisy verdict would start a label check; its fold jobs would outlast this test.
+        project.label_check = Project.LABEL_CHECK_ON_REQUEST
+        project.save(update_fields=["eval_share", "label_check"])
         messages_import(project=project, path=corpus)
         items_preprocess(project=project)
         projects[name] = project

@@ -55,6 +55,27 @@ def test_a_frozen_batch_runs_the_ladder_to_metrics_and_a_verdict(celery_worker_p
     assert verdict.provenance["batch"] == batch.content_hash
     assert Run.objects.filter(batch=batch).count() == 1
     assert_adapters_reproduce_predictions(run)
+    assert_a_label_check_judges_every_train_item_out_of_fold(run)
+
+
+def assert_a_label_check_judges_every_train_item_out_of_fold(run):
+    """The fold jobs train on the worker without their fold and score it; the full fine-tunes are reused."""
+    from training.examples import train_folds
+
+    checking = services.label_check_request(run=run, folds=2, epochs_factor=1.0)
+    checking = wait_for(lambda: Run.objects.filter(pk=checking.pk, status=Run.DONE).first(), 240, "the label check")
+    full = {job.rung_id: job for job in run.rung_jobs.all()}
+    for job in checking.rung_jobs.full():
+        assert job.reused_from_id == full[job.rung_id].pk and job.adapter_path == full[job.rung_id].adapter_path
+    folds = train_folds(batch=run.batch, folds=2)
+    for job in checking.rung_jobs.folds():
+        assert job.status == RungJob.DONE, job.error
+        scored = set(Prediction.objects.filter(rung_job=job, stage=Prediction.TUNED).values_list("item_id", flat=True))
+        assert scored == {item for item, fold in folds.items() if fold == job.fold}
+        assert not Prediction.objects.filter(rung_job=job, stage=Prediction.BASE).exists()
+    verdict = wait_for(lambda: Verdict.objects.filter(run=checking).first(), 60, "the label check's verdict")
+    scope = verdict.diagnostics["label_check"]["scope"]
+    assert scope["items"] == run.batch.batch_items.count() and len(scope["judges"]) == 2
 
 
 def assert_adapters_reproduce_predictions(run):

@@ -2,8 +2,12 @@
 
 Builds the demo ladder (once), labels two batches with simulated annotators —
 one clean, one with planted label noise — and freezes them; each freeze starts
-a run on the worker. Then it prints each rung's F1 as it lands and the two
-verdicts. Safe to re-run: finished steps are skipped.
+a run on the worker. The noisy batch's verdict is not monotone, so the ladder
+checks every one of its labels (fold jobs of the judging rungs). A simulated
+lead then works through that suspect queue through the review service, a
+revised batch of the same items is frozen, and its run lands. It prints each
+rung's F1 as it lands and every verdict. Safe to re-run: finished steps are
+skipped.
 """
 
 import os
@@ -12,19 +16,25 @@ import time
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.batches import batch_create, batch_freeze
 from annotation.models import Batch, Item, Project
-from annotation.simulation import annotators_simulate
+from annotation.simulation import annotators_simulate, suspects_review_simulate
+from scaling.models import Verdict
 from training.models import Run, RungJob
 
+CLEAN, NOISY, REVISED = "clean-1", "noisy-1", "noisy-1-revised"
 BATCHES = [
     # (name, accuracy, planted noise, seed)
-    ("clean-1", 0.97, 0.0, 1),
-    ("noisy-1", 0.97, 0.3, 2),
+    (CLEAN, 0.97, 0.0, 1),
+    (NOISY, 0.97, 0.3, 2),
 ]
 
 
 class Command(BaseCommand):
-    help = "Run the demo loop: ladder, two labelled batches (clean and noisy), runs and verdicts."
+    help = (
+        "Run the demo loop: ladder, two labelled batches (clean and noisy), runs and verdicts, the noisy "
+        "batch's label check, a simulated review of its suspects and the revised batch's run."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True)
@@ -57,8 +67,43 @@ class Command(BaseCommand):
                 project=found, accuracy=accuracy, noise=noise, limit=items_per_batch, seed=seed, batch_name=name
             )
         self.follow_runs(found, wait)
+        self.revision_round(found, wait)
+
+    def revision_round(self, project: Project, wait: int) -> None:
+        """Review the noisy batch's whole-batch suspects as a lead would, freeze the revised batch, follow its run."""
+        noisy = Batch.objects.filter(project=project, name=NOISY).first()
+        if noisy is None or Batch.objects.filter(project=project, name=REVISED).exists():
+            return
+        checked = Verdict.objects.filter(run__batch=noisy).exclude(run__label_check={}).first()
+        if checked is None:
+            self.say(f"batch {NOISY!r} had no label check (its verdict was monotone): no revision round")
+            return
+        item_ids = [suspect["item_id"] for suspect in checked.suspects]
+        changed = suspects_review_simulate(project=project, item_ids=item_ids, accuracy=0.95, seed=4)
+        self.say(f"a simulated lead reviews the {len(item_ids)} suspects of {NOISY!r} "
+                 f"(95% accurate, reason 'ladder suspect'): {changed} labels changed")
+        revised = batch_create(project=project, name=REVISED, items=Item.objects.filter(batch_items__batch=noisy))
+        batch_freeze(batch=revised)
+        self.say(f"froze the revised batch {REVISED!r}; its run starts on the worker")
+        self.follow_runs(project, wait)
+        self.summary(project)
+
+    def summary(self, project: Project) -> None:
+        """Every batch's tuned F1 per rung and its verdict, side by side."""
+        for name in (CLEAN, NOISY, REVISED):
+            verdict = (
+                Verdict.objects.filter(run__batch__project=project, run__batch__name=name)
+                .order_by("-run__created_at").first()
+            )
+            if verdict is None or not verdict.tuned:
+                continue
+            scores = ", ".join(
+                f"{rung} {f1:.2f}" for rung, f1 in zip(verdict.tuned.get("names", []), verdict.tuned.get("f1", []))
+            )
+            self.say(f"{name:<16} {verdict.get_kind_display():<24} {scores}")
 
     def follow_runs(self, project: Project, wait: int) -> None:
+        """Print rungs as they land until every run has ended and has its verdict (label checks included)."""
         reported: set[int] = set()
         deadline = time.monotonic() + wait
         runs = Run.objects.filter(batch__project=project)
@@ -75,10 +120,12 @@ class Command(BaseCommand):
                     f"F1 base {base:.3f} → tuned {tuned:.3f}" if tuned is not None else f"{job.status}: {job.error}"
                 )
                 self.say(f"batch {job.run.batch.name}: rung {job.rung.name}: {result}")
-            if runs.exists() and not runs.filter(status__in=Run.OPEN_STATUSES).exists():
+            # A verdict that is not monotone starts its label-checking run in the same transaction.
+            unjudged = runs.exclude(status__in=Run.OPEN_STATUSES).filter(verdict__isnull=True)
+            if runs.exists() and not runs.filter(status__in=Run.OPEN_STATUSES).exists() and not unjudged.exists():
                 break
             time.sleep(2)
-        for run in runs.select_related("batch"):
+        for run in runs.select_related("batch").order_by("created_at"):
             verdict = getattr(run, "verdict", None)
             if verdict is None:
                 for _ in range(30):
@@ -87,4 +134,5 @@ class Command(BaseCommand):
                     verdict = getattr(run, "verdict", None)
                     if verdict is not None:
                         break
-            self.say(f"verdict for {run.batch.name}: {verdict.message if verdict else 'not computed yet'}")
+            checking = " (every label checked)" if run.label_check else ""
+            self.say(f"verdict for {run.batch.name}{checking}: {verdict.message if verdict else 'not computed yet'}")
