@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -89,6 +90,11 @@ def item_review(request, project_id: int, item_id: int):
         messages = error.messages if isinstance(error, ValidationError) else [str(error)]
         context = _review_context(project, item, errors=messages, draft={"option": option, "reason": reason})
         return render(request, "annotation/item_review.html", context, status=400)
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                                 require_https=request.is_secure()):
+        # A fix from a queue (the suspect queue's one-click buttons) goes back to the queue.
+        return redirect(back)
     return redirect("annotation:item_review", project_id=project.pk, item_id=item.pk)
 
 

@@ -317,6 +317,7 @@ class AnnotatorQualityOut(Schema):
     labels: int
     suspects: int
     suspect_share: float
+    ladder_agreement: float = Field(description="share of the annotator's labels the judges' pooled answer agrees with")
 
 
 class RungJobOut(Schema):

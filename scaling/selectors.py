@@ -7,6 +7,8 @@ them through `json_script`, tables render the same numbers.
 import math
 from datetime import timedelta
 
+import numpy as np
+
 from django.db.models import F
 from django.utils import timezone
 
@@ -362,6 +364,45 @@ def suspect_row_plain(row: dict) -> dict:
     }
 
 
+def item_ladder_opinion(*, item: Item) -> dict | None:
+    """What the latest run that scored `item` out of sample says about it: each rung's answer and its
+    probability of the item's label now, and the item's suspect entry in that run's verdict.
+
+    Out of sample: an eval item as scored by the full fine-tunes, a train item as scored by the
+    fold job that held it out. None when no run has scored the item yet.
+    """
+    latest = (
+        Prediction.objects.filter(item=item, stage=Prediction.TUNED, rung_job__train_size__isnull=True)
+        .order_by("-rung_job__run__created_at", "-rung_job__run_id")
+        .values_list("rung_job__run_id", flat=True)
+        .first()
+    )
+    if latest is None:
+        return None
+    run = Run.objects.select_related("batch").get(pk=latest)
+    rows = []
+    for option, scores, rung, fold in (
+        Prediction.objects.filter(item=item, stage=Prediction.TUNED, rung_job__run=run,
+                                  rung_job__train_size__isnull=True)
+        .order_by("rung_job__rung__order")
+        .values_list("option", "scores", "rung_job__rung__name", "rung_job__fold")
+    ):
+        values = np.array(list(scores.values()), dtype=float)
+        probabilities = np.exp(values - values.max())
+        probabilities /= probabilities.sum()
+        by_value = dict(zip(scores, probabilities.tolist()))
+        rows.append({
+            "rung": rung,
+            "answer": _option_text(item.project, option),
+            "agrees": option == item.label,
+            "label_probability": by_value.get(item.label),
+            "fold": fold,
+        })
+    verdict = run_verdict(run=run)
+    suspect = next((entry for entry in (verdict.suspects if verdict else []) if entry["item_id"] == item.pk), None)
+    return {"run": run, "rows": rows, "suspect": suspect, "whole_batch": bool(run.label_check)}
+
+
 def label_check_cost(*, run: Run, folds: int = DEFAULT_FOLDS, epochs_factor: float = DEFAULT_EPOCHS_FACTOR) -> dict:
     """What checking every label of `run`'s batch would add: fold jobs and an estimate of their time.
 
@@ -393,6 +434,20 @@ def label_check_cost(*, run: Run, folds: int = DEFAULT_FOLDS, epochs_factor: flo
         "epochs_factor": epochs_factor,
         "seconds": seconds if measured else None,
     }
+
+
+def project_annotator_quality(*, project) -> dict | None:
+    """The latest label check's per-annotator figures for the project: {"verdict", "annotators"}; None before one."""
+    verdict = (
+        Verdict.objects.filter(run__batch__project=project, diagnostics__label_check__isnull=False)
+        .exclude(diagnostics__label_check=None)
+        .select_related("run__batch")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if verdict is None:
+        return None
+    return {"verdict": verdict, "annotators": verdict.diagnostics["label_check"]["annotators"]}
 
 
 def label_check_summary(*, verdict: Verdict | None) -> dict | None:

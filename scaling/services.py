@@ -238,15 +238,25 @@ def batch_suspects(*, run: Run) -> dict | None:
         {**issue.to_dict(), "split": arrays["splits"][issue.item_id], "annotator": arrays["annotators"][issue.item_id]}
         for issue in issues
     ]
+    pooled_best = arrays["probabilities"].mean(axis=0).argmax(axis=1)
+    agrees = {
+        item_id: arrays["classes"][best] == label
+        for item_id, label, best in zip(arrays["item_ids"], arrays["labels"], pooled_best)
+    }
     by_annotator: dict[str, dict] = {}
     for item_id, annotator in arrays["annotators"].items():
-        entry = by_annotator.setdefault(annotator, {"annotator": annotator, "labels": 0, "suspects": 0})
+        entry = by_annotator.setdefault(
+            annotator, {"annotator": annotator, "labels": 0, "suspects": 0, "agreeing": 0}
+        )
         entry["labels"] += 1
+        entry["agreeing"] += agrees[item_id]
     for suspect in suspects:
         by_annotator[suspect["annotator"]]["suspects"] += 1
     annotators = sorted(by_annotator.values(), key=lambda entry: (-entry["suspects"], entry["annotator"]))
     for entry in annotators:
         entry["suspect_share"] = entry["suspects"] / entry["labels"] if entry["labels"] else 0.0
+        # How often the judges' pooled answer is the annotator's label.
+        entry["ladder_agreement"] = entry.pop("agreeing") / entry["labels"] if entry["labels"] else 0.0
     return {
         "suspects": suspects,
         "scope": {"items": len(arrays["item_ids"]), "judges": arrays["judges"], "folds": run.label_check["folds"]},

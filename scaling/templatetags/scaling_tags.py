@@ -1,4 +1,4 @@
-"""Scaling fragments that other apps' pages embed: the verdict banner, a batch's runs."""
+"""Scaling fragments that other apps' pages embed: the verdict banner, a batch's runs, an item's ladder opinion."""
 
 from django import template
 
@@ -23,3 +23,13 @@ def batch_runs(context, batch):
         "batch": batch,
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("scaling/ladder_opinion.html")
+def ladder_opinion(item):
+    return {"opinion": selectors.item_ladder_opinion(item=item), "project": item.project}
+
+
+@register.inclusion_tag("scaling/annotator_quality.html")
+def annotator_quality(project):
+    return {"quality": selectors.project_annotator_quality(project=project), "project": project}

@@ -48,6 +48,9 @@ MINIMUM_ROLE = {
     "POST /api/v1/projects/{project_id}/runs/{run_id}/retry": LEAD,
     "POST /api/v1/projects/{project_id}/runs/{run_id}/rerun": LEAD,
     "GET /api/v1/projects/{project_id}/runs/{run_id}/verdict": LEAD,
+    "POST /api/v1/projects/{project_id}/runs/{run_id}/label-check": LEAD,
+    "GET /api/v1/projects/{project_id}/runs/{run_id}/suspects": LEAD,
+    "GET /api/v1/projects/{project_id}/runs/{run_id}/annotators": LEAD,
 }
 
 
@@ -55,6 +58,8 @@ MINIMUM_ROLE = {
 DOCUMENTED_REFUSALS = {
     # The world's batch is frozen already.
     "POST /api/v1/projects/{project_id}/batches/{batch_id}/freeze": {409},
+    # The world's run is pending: its labels are checked once it is done.
+    "POST /api/v1/projects/{project_id}/runs/{run_id}/label-check": {422},
     # Only a failed or cancelled run is retried: the world's run is pending.
     "POST /api/v1/projects/{project_id}/runs/{run_id}/retry": {409},
     # The first permitted role's cancel ends the run; the next ones find it ended.
@@ -111,6 +116,7 @@ def request_for(operation: str, world, role: str, *, project_id=None) -> tuple[s
         "POST /api/v1/projects/{project_id}/runs/{run_id}/rerun": {
             "json": {"rung_id": world["ladder"].rungs.first().pk, "hyperparameters": {"lr": 2e-5}}
         },
+        "POST /api/v1/projects/{project_id}/runs/{run_id}/label-check": {"json": {"folds": 3}},
     }
     return method, path, bodies.get(operation, {})
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 from annotation.models import Item
 from scaling.services import verdict_compute
 from tests.scaling.factories import finished_flat_run, frozen_noisy_batch, job_finish, make_ladder
+from training import services
 from training.examples import held_out_examples
 from training.models import Run
 
@@ -48,6 +49,8 @@ def test_the_run_page_shows_the_cost_and_the_check_starts_from_its_form(flat, pr
     queue = client.get(reverse("scaling:run_suspects", args=[project.pk, checking.pk])).content.decode()
     assert "Every label of the batch" in queue and 'id="annotator-quality"' in queue
     assert "judging rungs answer" in queue and "sim-annotator-1" in queue
+    agreement = client.get(reverse("annotation:agreement", args=[project.pk])).content.decode()
+    assert 'id="annotator-ladder"' in agreement and "sim-annotator-1" in agreement
 
 
 def test_bad_settings_are_400_with_the_reason_and_start_nothing(flat, project):
@@ -61,3 +64,38 @@ def test_bad_settings_are_400_with_the_reason_and_start_nothing(flat, project):
     without_token = client.post(reverse("runs:run_label_check", args=[project.pk, run.pk]), {"folds": "3"})
     assert without_token.status_code == 403
     assert Run.objects.count() == 1
+
+
+def test_a_suspect_is_fixed_in_one_click_from_the_queue_and_its_review_shows_the_ladder(flat, project):
+    client, run = flat["client"], flat["run"]
+    checking = services.label_check_request(run=run)
+    for job in checking.rung_jobs.folds():
+        held_out, _, _ = held_out_examples(batch=flat["batch"], fold=job.fold, folds=3)
+        job_finish(job, [int(example.key) for example in held_out], flat["gold"])
+    verdict = verdict_compute(run_id=checking.pk)
+    suspect = next(entry for entry in verdict.suspects if entry["split"] == "train")
+    item = Item.objects.get(pk=suspect["item_id"])
+    review = client.get(reverse("annotation:item_review", args=[project.pk, item.pk]))
+    html = review.content.decode()
+    assert "The ladder's opinion" in html and "rungs trained without this item's fold" in html
+    assert "not the label" in html and suspect["reason"].split(" (")[0].replace("'", "&#x27;") in html
+
+    queue_url = reverse("scaling:run_suspects", args=[project.pk, checking.pk])
+    token = client.get(queue_url).cookies["csrftoken"].value
+    fixed = client.post(
+        reverse("annotation:item_review", args=[project.pk, item.pk]),
+        {"option": suspect["answer"], "expected_current": item.current_annotation_id, "next": queue_url,
+         "reason": f"ladder suspect: {suspect['reason']}", "csrfmiddlewaretoken": token},
+    )
+    assert fixed.status_code == 302 and fixed["Location"] == queue_url
+    item.refresh_from_db()
+    assert item.label == suspect["answer"] == item.gold
+    assert item.current_annotation.reason.startswith("ladder suspect: ")
+    row = client.get(queue_url).content.decode()
+    assert f'data-item="{item.pk}"' in row and "changed" in row
+    elsewhere = client.post(
+        reverse("annotation:item_review", args=[project.pk, item.pk]),
+        {"option": item.label, "expected_current": item.current_annotation_id, "next": "https://elsewhere.example/",
+         "csrfmiddlewaretoken": token},
+    )
+    assert elsewhere["Location"] == reverse("annotation:item_review", args=[project.pk, item.pk])
