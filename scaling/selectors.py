@@ -105,12 +105,35 @@ def batch_runs(*, batch: Batch) -> dict:
         .select_related("ladder", "verdict", "rerun_of")
         .order_by("-created_at", "-pk")
     )
+    ladders = list(batch.project.ladders.order_by("name"))
     return {
         "runs": list(runs),
-        "ladders": list(batch.project.ladders.order_by("name")),
+        "ladders": ladders,
         "learning_curve_sizes": learning_curve_sizes(batch.train_count),
         "known_hyperparameters": KNOWN_HYPERPARAMETERS,
+        "label_check_folds": DEFAULT_FOLDS,
+        "label_check_estimates": [
+            estimate for ladder in ladders
+            if (estimate := label_check_estimate(ladder=ladder, train_count=batch.train_count)) is not None
+        ],
     }
+
+
+def label_check_estimate(*, ladder, train_count: int, folds: int = DEFAULT_FOLDS,
+                         epochs_factor: float = DEFAULT_EPOCHS_FACTOR) -> dict | None:
+    """Seconds the judging rungs' fold jobs would take on a train split of `train_count` items, from each
+    judge's latest measured fine-tune (seconds per train item); None until every judge has one."""
+    seconds = 0.0
+    for rung in judging_rungs_default(list(ladder.rungs.order_by("order"))):
+        job = (
+            RungJob.objects.full().filter(rung=rung, status=RungJob.DONE, train_seconds__isnull=False)
+            .select_related("run__batch").order_by("-finished_at").first()
+        )
+        if job is None or not job.run.batch.train_count:
+            return None
+        per_item = job.train_seconds / job.run.batch.train_count
+        seconds += folds * per_item * train_count * (folds - 1) / folds * epochs_factor
+    return {"ladder": ladder.name, "seconds": seconds}
 
 
 def _series(stage: dict) -> dict:

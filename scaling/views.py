@@ -205,6 +205,11 @@ def batch_run_start(request, project_id: int, batch_id: int):
             ladder=ladder,
             hyperparameters=training_services.hyperparameters_parse(typed) if typed else {},
             learning_curve=request.POST.get("learning_curve") == "on",
+            label_check=(
+                training_services.label_check_config(ladder=ladder)
+                if request.POST.get("label_check") == "on"
+                else None
+            ),
             requested_by=request.user,
         )
     except ValidationError as error:

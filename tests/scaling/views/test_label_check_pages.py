@@ -99,3 +99,20 @@ def test_a_suspect_is_fixed_in_one_click_from_the_queue_and_its_review_shows_the
          "csrfmiddlewaretoken": token},
     )
     assert elsewhere["Location"] == reverse("annotation:item_review", args=[project.pk, item.pk])
+
+
+def test_a_run_started_from_the_batch_page_can_check_every_label_and_says_what_it_costs(flat, project):
+    client, run = flat["client"], flat["run"]
+    run.ladder.projects.add(project)
+    batch_page = client.get(reverse("annotation:batch_detail", args=[project.pk, flat["batch"].pk]))
+    html = batch_page.content.decode()
+    assert 'name="label_check"' in html and "at the last measured speed about" in html
+    response = client.post(
+        reverse("runs:batch_run_start", args=[project.pk, flat["batch"].pk]),
+        {"ladder": run.ladder.pk, "label_check": "on", "csrfmiddlewaretoken": batch_page.cookies["csrftoken"].value},
+    )
+    checking = Run.objects.exclude(pk=run.pk).get()
+    assert response.status_code == 302 and checking.label_check["folds"] == 3
+    # Only the judging rungs' fold jobs train: the full fine-tunes are the flat run's.
+    assert set(checking.rung_jobs.filter(status="pending").values_list("fold", flat=True)) == {0, 1, 2}
+    assert checking.rung_jobs.filter(status="pending").count() == 6
