@@ -10,8 +10,9 @@ suspects (N = number of wrong labels) are scored against the gold labels:
 
 - eval-only: the verdict's rule before a label check (eval split only);
 - cleanlab alone: self-confidence on the judges' pooled out-of-fold probabilities;
-- ladder-aware: `scaling.diagnostics.label_issues` (cleanlab's issues plus
-  unanimous judges, ordered by the pooled self-confidence).
+- ladder-aware: the queue itself, `scaling.diagnostics.label_issues`
+  (cleanlab's issues plus unanimous judges; judges weighted by their
+  out-of-fold skill; an annotator prior where annotators differ beyond chance).
 
 Targets: uniform 30%: precision >= 0.7 at recall >= 0.7; ladder-aware at
 least as good as cleanlab alone on every pattern; the careless annotator

@@ -172,9 +172,10 @@ AMBIGUOUS_FLOOR = 0.25
 class LabelIssue:
     """A label the judging rungs, out of sample, hold to be wrong or ambiguous.
 
-    `score` (0–1, higher is stronger) is one minus the judges' mean
-    probability of the label, cleanlab's self-confidence on the pooled
-    probabilities; `probabilities` is each judge's probability of the label,
+    `score` (0–1, higher is stronger) is one minus the judges' pooled
+    probability of the label (cleanlab's self-confidence), scaled down for
+    annotators the judges contradict less often than the most contradicted
+    one when that difference is real; `probabilities` is each judge's probability of the label,
     smallest judge first; `against` counts the judges whose best answer is
     not the label, and `unanimous` is true when all of them give `answer`.
     `kind` is "ambiguous" when the label's probability falls as the judges
@@ -209,12 +210,48 @@ def _issue_reason(kind: str, against: int, judges: int, unanimous: bool, answer:
     return f"{who} answer {answer!r} (label's probability {np.mean(probabilities):.2f})"
 
 
+# Annotators' disagreement rates with the judges must differ at least this surely before the
+# annotator weighs in: with equally careful annotators their rates differ by chance only.
+ANNOTATOR_PRIOR_P_VALUE = 0.01
+
+
+def judge_weights(probabilities: np.ndarray, label_index: np.ndarray) -> np.ndarray:
+    """Each judge's weight in the pool: how far its out-of-sample agreement with the labels beats
+    always answering the commonest label. A judge that learned nothing weighs nothing; all
+    weigh the same when none beats it."""
+    agreement = (probabilities.argmax(axis=2) == label_index).mean(axis=1)
+    base_rate = np.bincount(label_index).max() / len(label_index)
+    weights = np.clip(agreement - base_rate, 0.0, None)
+    if weights.sum() <= 0:
+        return np.full(len(weights), 1.0 / len(weights))
+    return weights / weights.sum()
+
+
+def annotator_rates(annotators: Sequence, disagrees: np.ndarray) -> np.ndarray | None:
+    """Per item, its annotator's share of labels the judges disagree with; None unless the
+    annotators' shares differ beyond chance (chi-squared test of independence)."""
+    from scipy.stats import chi2_contingency
+
+    names = np.asarray(list(annotators), dtype=object)
+    distinct = sorted(set(names))
+    if len(distinct) < 2:
+        return None
+    table = np.array([[disagrees[names == name].sum(), (~disagrees[names == name]).sum()] for name in distinct])
+    if (table.sum(axis=0) == 0).any():
+        return None
+    if chi2_contingency(table).pvalue >= ANNOTATOR_PRIOR_P_VALUE:
+        return None
+    rates = {name: row[0] / row.sum() for name, row in zip(distinct, table)}
+    return np.array([rates[name] for name in names], dtype=float)
+
+
 def label_issues(
     item_ids: Sequence,
     labels: Sequence,
     classes: Sequence,
     probabilities: np.ndarray,
     names: Sequence[str],
+    annotators: Sequence | None = None,
 ) -> list[LabelIssue]:
     """Labels to review, strongest first, from out-of-sample option probabilities of the judging rungs.
 
@@ -226,7 +263,13 @@ def label_issues(
     mean probabilities) flags it, or when every judge's best answer is one
     and the same other option; or, as "ambiguous", when the label's
     probability falls as the judges grow and the largest leans against it.
-    Labels that are not among `classes` are never issues.
+    from an item's label. Labels that are not among `classes` are never issues.
+
+    The judges are pooled by `judge_weights`, so a rung that learned nothing
+    does not dilute one that did. With `annotators` (who gave each label),
+    an annotator whose labels the judges contradict more often than the
+    others', beyond chance, moves their items up the queue: the score is
+    scaled by their disagreement rate over the highest one.
     """
     from cleanlab.filter import find_label_issues
 
@@ -243,7 +286,9 @@ def label_issues(
     labelled = sorted(set(label_index[known]))
     if not labelled or n_items == 0:
         return []
-    pooled = probabilities.mean(axis=0)[:, labelled]
+    weights = judge_weights(probabilities[:, known], label_index[known])
+    pooled_all = np.tensordot(weights, probabilities, axes=1)
+    pooled = pooled_all[:, labelled]
     pooled = pooled / np.clip(pooled.sum(axis=1, keepdims=True), 1e-12, None)
     compact = {original: position for position, original in enumerate(labelled)}
     compact_labels = np.array([compact.get(value, 0) for value in label_index])
@@ -264,7 +309,11 @@ def label_issues(
     ambiguous = falls & (drop >= INVERSE_SCALING_DROP) & (per_judge[-1] >= AMBIGUOUS_FLOOR) & (per_judge[-1] < 0.5)
     chosen = known & (flagged | unanimous | ambiguous)
     score = 1.0 - pooled[np.arange(n_items), compact_labels]
-    alternative = probabilities.mean(axis=0).copy()
+    if annotators is not None:
+        rates = annotator_rates(annotators, pooled_all.argmax(axis=1) != label_index)
+        if rates is not None:
+            score = score * rates / rates.max()
+    alternative = pooled_all.copy()
     alternative[np.arange(n_items), label_index] = -1.0
     answers = alternative.argmax(axis=1)
     issues = []

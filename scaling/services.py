@@ -232,7 +232,8 @@ def batch_suspects(*, run: Run) -> dict | None:
     if arrays is None:
         return None
     issues = diagnostics.label_issues(
-        arrays["item_ids"], arrays["labels"], arrays["classes"], arrays["probabilities"], arrays["judges"]
+        arrays["item_ids"], arrays["labels"], arrays["classes"], arrays["probabilities"], arrays["judges"],
+        annotators=[arrays["annotators"][item_id] for item_id in arrays["item_ids"]],
     )
     suspects = [
         {**issue.to_dict(), "split": arrays["splits"][issue.item_id], "annotator": arrays["annotators"][issue.item_id]}

@@ -277,3 +277,37 @@ class TestLabelIssues:
 
         with pytest.raises(ValueError, match="probabilities"):
             label_issues([1, 2], ["yes", "no"], self.CLASSES, np.zeros((2, 2, 3)), ["only-one"])
+
+    def test_a_careless_annotator_s_items_move_up_and_equal_annotators_change_nothing(self):
+        from scaling.diagnostics import label_issues
+
+        rng = np.random.default_rng(3)
+        gold = rng.integers(0, 2, 600)
+        who = np.array([f"a{index % 3}" for index in range(600)])
+        labels = gold.copy()
+        careless = np.flatnonzero((who == "a2") & (rng.random(600) < 0.5))
+        labels[careless] = 1 - labels[careless]
+        probabilities = self.judged(gold, [0.75, 0.8], seed=4)
+        names = [self.CLASSES[label] for label in labels]
+        without = label_issues(list(range(600)), names, self.CLASSES, probabilities, ["m", "l"])
+        with_annotators = label_issues(list(range(600)), names, self.CLASSES, probabilities, ["m", "l"], annotators=who)
+        n = len(careless)
+        hits = [len({issue.item_id for issue in issues[:n]} & set(careless.tolist())) for issues in (without, with_annotators)]
+        assert hits[1] > hits[0]
+        equal = np.array([f"a{index % 3}" for index in range(600)])
+        assert [issue.item_id for issue in label_issues(list(range(600)), [self.CLASSES[g] for g in gold], self.CLASSES,
+                                                        probabilities, ["m", "l"], annotators=equal)] == [
+            issue.item_id for issue in label_issues(list(range(600)), [self.CLASSES[g] for g in gold], self.CLASSES,
+                                                    probabilities, ["m", "l"])
+        ]
+
+    def test_a_judge_that_learned_nothing_does_not_dilute_the_pool(self):
+        from scaling.diagnostics import judge_weights
+
+        label_index = np.array([0, 1] * 50)
+        useless = np.tile([0.6, 0.4, 0.0], (100, 1))
+        good = np.zeros((100, 3))
+        good[np.arange(100), label_index] = 0.9
+        good[np.arange(100), 1 - label_index] = 0.1
+        weights = judge_weights(np.stack([useless, good]), label_index)
+        assert weights[0] == 0 and weights[1] == 1
