@@ -297,8 +297,9 @@ def label_issues(
         with warnings.catch_warnings():
             # Small classes make cleanlab warn that it may miss some of their issues.
             warnings.simplefilter("ignore")
+            # n_jobs=1: a prefork worker's processes are daemonic and may not start a pool of their own.
             flagged[known] = find_label_issues(
-                compact_labels[known], pooled[known], filter_by="prune_by_noise_rate"
+                compact_labels[known], pooled[known], filter_by="prune_by_noise_rate", n_jobs=1
             )
     per_judge = probabilities[:, np.arange(n_items), label_index]  # (judges, items)
     best = probabilities.argmax(axis=2)

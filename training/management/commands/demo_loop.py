@@ -114,12 +114,9 @@ class Command(BaseCommand):
                 if job.pk in reported:
                     continue
                 reported.add(job.pk)
-                tuned = (job.metrics.get("tuned") or {}).get("f1")
-                base = (job.metrics.get("base") or {}).get("f1")
-                result = (
-                    f"F1 base {base:.3f} → tuned {tuned:.3f}" if tuned is not None else f"{job.status}: {job.error}"
-                )
-                self.say(f"batch {job.run.batch.name}: rung {job.rung.name}: {result}")
+                if job.reused_from_id is not None:
+                    continue  # its source was reported when it trained
+                self.say(f"batch {job.run.batch.name}: rung {job.rung.name}: {job_result(job)}")
             # A verdict that is not monotone starts its label-checking run in the same transaction.
             unjudged = runs.exclude(status__in=Run.OPEN_STATUSES).filter(verdict__isnull=True)
             if runs.exists() and not runs.filter(status__in=Run.OPEN_STATUSES).exists() and not unjudged.exists():
@@ -136,3 +133,14 @@ class Command(BaseCommand):
                         break
             checking = " (every label checked)" if run.label_check else ""
             self.say(f"verdict for {run.batch.name}{checking}: {verdict.message if verdict else 'not computed yet'}")
+
+
+def job_result(job: RungJob) -> str:
+    """One line for a finished job: base → tuned F1, a fold job's held-out F1, or why it did not finish."""
+    tuned = (job.metrics.get("tuned") or {}).get("f1")
+    base = (job.metrics.get("base") or {}).get("f1")
+    if tuned is None:
+        return f"{job.status}: {job.error}"
+    if job.fold is not None:
+        return f"label check, fold {job.fold + 1} of {job.run.label_check['folds']}: held-out F1 {tuned:.3f}"
+    return f"F1 base {base:.3f} → tuned {tuned:.3f}" if base is not None else f"F1 tuned {tuned:.3f}"
