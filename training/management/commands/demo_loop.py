@@ -20,6 +20,7 @@ from annotation.batches import batch_create, batch_freeze
 from annotation.models import Batch, Item, Project
 from annotation.simulation import annotators_simulate, suspects_review_simulate
 from scaling.models import Verdict
+from training import services as training_services
 from training.models import Run, RungJob
 
 CLEAN, NOISY, REVISED = "clean-1", "noisy-1", "noisy-1-revised"
@@ -76,8 +77,18 @@ class Command(BaseCommand):
             return
         checked = Verdict.objects.filter(run__batch=noisy).exclude(run__label_check={}).first()
         if checked is None:
-            self.say(f"batch {NOISY!r} had no label check (its verdict was monotone): no revision round")
-            return
+            plain = Run.objects.filter(batch=noisy, label_check={}, rerun_of__isnull=True, status=Run.DONE).first()
+            if plain is None:
+                self.say(f"batch {NOISY!r} has no finished run to check: no revision round")
+                return
+            # Its verdict was monotone, so no check started by itself: the lead asks for one.
+            self.say(f"the lead asks the ladder to check every label of {NOISY!r}")
+            training_services.label_check_request(run=plain)
+            self.follow_runs(project, wait)
+            checked = Verdict.objects.filter(run__batch=noisy).exclude(run__label_check={}).first()
+            if checked is None:
+                self.say(f"the label check of {NOISY!r} has no verdict: no revision round")
+                return
         item_ids = [suspect["item_id"] for suspect in checked.suspects]
         changed = suspects_review_simulate(project=project, item_ids=item_ids, accuracy=0.95, seed=4)
         self.say(f"a simulated lead reviews the {len(item_ids)} suspects of {NOISY!r} "
