@@ -168,6 +168,16 @@ INVERSE_SCALING_DROP = 0.2
 AMBIGUOUS_FLOOR = 0.25
 
 
+def option_probabilities(scores: Mapping[Any, float], classes: Sequence) -> np.ndarray:
+    """Softmax over options' log-likelihoods, in `classes` order (0 for an option not scored)."""
+    values = np.array([scores.get(value, -np.inf) for value in classes], dtype=float)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.full(len(classes), 1.0 / len(classes))
+    values = np.where(finite, np.exp(values - values[finite].max()), 0.0)
+    return values / values.sum()
+
+
 @dataclass(frozen=True)
 class LabelIssue:
     """A label the judging rungs, out of sample, hold to be wrong or ambiguous.

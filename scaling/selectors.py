@@ -7,8 +7,6 @@ them through `json_script`, tables render the same numbers.
 import math
 from datetime import timedelta
 
-import numpy as np
-
 from django.db.models import F
 from django.utils import timezone
 
@@ -410,10 +408,7 @@ def item_ladder_opinion(*, item: Item) -> dict | None:
         .order_by("rung_job__rung__order")
         .values_list("option", "scores", "rung_job__rung__name", "rung_job__fold")
     ):
-        values = np.array(list(scores.values()), dtype=float)
-        probabilities = np.exp(values - values.max())
-        probabilities /= probabilities.sum()
-        by_value = dict(zip(scores, probabilities.tolist()))
+        by_value = dict(zip(scores, diagnostics.option_probabilities(scores, list(scores)).tolist()))
         rows.append({
             "rung": rung,
             "answer": _option_text(item.project, option),

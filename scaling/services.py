@@ -146,16 +146,6 @@ def _learning_curves(run: Run, arrays: dict) -> dict:
     return out
 
 
-def _option_probabilities(scores: dict, classes: list[str]) -> np.ndarray:
-    """Softmax over the options' log-likelihoods, in `classes` order (0 for an option not scored)."""
-    values = np.array([scores.get(value, -math.inf) for value in classes], dtype=float)
-    finite = np.isfinite(values)
-    if not finite.any():
-        return np.full(len(classes), 1.0 / len(classes))
-    values = np.where(finite, np.exp(values - values[finite].max()), 0.0)
-    return values / values.sum()
-
-
 def label_authors(*, batch) -> dict[int, str]:
     """{item id: who first gave it the label it has in the batch}: the annotator, not the lead who accepted it."""
     frozen = dict(BatchItem.objects.filter(batch=batch).values_list("item_id", "label"))
@@ -213,7 +203,7 @@ def label_check_arrays(*, run: Run) -> dict | None:
     rows = [row for row in rows if all(row[0] in opinions[name] for name in complete)]
     labelled_by = label_authors(batch=run.batch)
     probabilities = np.array(
-        [[_option_probabilities(opinions[name][row[0]], classes) for row in rows] for name in complete]
+        [[diagnostics.option_probabilities(opinions[name][row[0]], classes) for row in rows] for name in complete]
     ).reshape(len(complete), len(rows), len(classes))
     return {
         "item_ids": [row[0] for row in rows],
