@@ -12,7 +12,11 @@ suspects (N = number of wrong labels) are scored against the gold labels:
 - cleanlab alone: self-confidence on the judges' pooled out-of-fold probabilities;
 - ladder-aware: the queue itself, `scaling.diagnostics.label_issues`
   (cleanlab's issues plus unanimous judges; judges weighted by their
-  out-of-fold skill; an annotator prior where annotators differ beyond chance).
+  out-of-fold skill; an annotator prior where annotators differ beyond chance);
+- training dynamics: the cheap alternative, no fold jobs at all: the judges'
+  full fine-tunes' area under the margin (2001.10528) over their training,
+  lowest first (train items only: eval items are never trained on);
+- dynamics + out-of-fold: the mean of the two rankings' percentiles.
 
 Targets: uniform 30%: precision >= 0.7 at recall >= 0.7; ladder-aware at
 least as good as cleanlab alone on every pattern; the careless annotator
@@ -50,11 +54,12 @@ from annotation.models import Annotation, BatchItem, Item, Membership, Project  
 from annotation.preprocessing import items_preprocess  # noqa: E402
 from annotation.sample_corpus import write_jsonl  # noqa: E402
 from annotation.simulation import OTHER_CLASS  # noqa: E402
-from scaling.services import label_check_arrays, verdict_compute  # noqa: E402
+from scaling.selectors import label_check_arrays  # noqa: E402
+from scaling.services import verdict_compute  # noqa: E402
 from training import services as training_services  # noqa: E402
 from training.examples import pretraining_texts  # noqa: E402
 from training.ml.ladder import build_demo_ladder  # noqa: E402
-from training.models import Run  # noqa: E402
+from training.models import ItemDynamics, Run  # noqa: E402
 
 PATTERNS = ("uniform 30%", "class-conditional 40%", "careless annotator 60%")
 TARGET = 0.7
@@ -106,6 +111,27 @@ def precision_recall(ranked: list[int], wrong: set[int]) -> tuple[float, float]:
     return (hits / len(top) if top else 0.0), (hits / len(wrong) if wrong else 0.0)
 
 
+def dynamics_area(run: Run, judges: list[str]) -> dict[int, float]:
+    """Each train item's area under the margin, averaged over the judges' full fine-tunes."""
+    areas: dict[int, list[float]] = {}
+    rows = ItemDynamics.objects.filter(
+        rung_job__run=run, rung_job__rung__name__in=judges, rung_job__fold__isnull=True,
+        rung_job__train_size__isnull=True,
+    ).values_list("item_id", "area_under_margin")
+    for item_id, area in rows:
+        areas.setdefault(item_id, []).append(area)
+    return {item_id: float(np.mean(values)) for item_id, values in areas.items()}
+
+
+def mean_rank(first: list[int], second: list[int]) -> list[int]:
+    """Items by the mean of their percentile in two rankings; one missing from `second` keeps its first."""
+    def percentiles(ranking):
+        return {item: position / max(1, len(ranking) - 1) for position, item in enumerate(ranking)}
+
+    one, two = percentiles(first), percentiles(second)
+    return sorted(first, key=lambda item: ((one[item] + two.get(item, one[item])) / 2, item))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=800)
@@ -152,6 +178,10 @@ def main() -> None:
             [pooled[row, index[label]] for row, label in enumerate(arrays["labels"])]
         )
         cleanlab_alone = [arrays["item_ids"][row] for row in np.argsort(label_probability, kind="stable")]
+        area = dynamics_area(checking, arrays["judges"])
+        by_area = sorted(area, key=lambda item: (area[item], item))
+        dynamics_only = by_area + [item for item in arrays["item_ids"] if item not in area]
+        combined = mean_rank(cleanlab_alone, by_area)
         checked = checking.verdict
         ladder_aware = [suspect["item_id"] for suspect in checked.suspects]
         annotators = checked.diagnostics["label_check"]["annotators"]
@@ -159,13 +189,15 @@ def main() -> None:
             "eval-only": precision_recall(eval_only, wrong),
             "cleanlab alone": precision_recall(cleanlab_alone, wrong),
             "ladder-aware": precision_recall(ladder_aware, wrong),
+            "dynamics": precision_recall(dynamics_only, wrong),
+            "dynamics+oof": precision_recall(combined, wrong),
         }
         rows.append((pattern, len(frozen), len(wrong), len(eval_wrong), figures, annotators[0]["annotator"],
                      len(ladder_aware), run_seconds, check_seconds, checked.tuned.get("f1")))
         print(f"\n{pattern}: {len(frozen)} items, {len(wrong)} wrong labels ({len(eval_wrong)} in eval); "
               f"run {run_seconds:.0f} s, label check {check_seconds:.0f} s; tuned F1 {checked.tuned.get('f1')}")
         for name, (precision, recall) in figures.items():
-            print(f"  {name:<15} top-{len(wrong)} precision {precision:.2f} recall {recall:.2f}")
+            print(f"  {name:<16} top-{len(wrong)} precision {precision:.2f} recall {recall:.2f}")
         print(f"  ladder-aware queue holds {len(ladder_aware)} suspects; most suspects per annotator: "
               + ", ".join(f"{a['annotator']} {a['suspects']}/{a['labels']}" for a in annotators))
     print("\nsummary (top-N, N = wrong labels)")
@@ -173,6 +205,7 @@ def main() -> None:
         ladder_p, ladder_r = figures["ladder-aware"]
         alone_p, _ = figures["cleanlab alone"]
         print(f"  {pattern:<24} ladder-aware P {ladder_p:.2f} R {ladder_r:.2f} | cleanlab alone P {alone_p:.2f} | "
+              f"dynamics P {figures['dynamics'][0]:.2f} | dynamics+oof P {figures['dynamics+oof'][0]:.2f} | "
               f"eval-only P {figures['eval-only'][0]:.2f} R {figures['eval-only'][1]:.2f} | first annotator {first}")
     uniform = rows[0][4]["ladder-aware"]
     print(f"target: uniform 30% precision >= {TARGET} at recall >= {TARGET}: "

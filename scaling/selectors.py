@@ -5,12 +5,15 @@ them through `json_script`, tables render the same numbers.
 """
 
 import math
+from collections import defaultdict
 from datetime import timedelta
+
+import numpy as np
 
 from django.db.models import F
 from django.utils import timezone
 
-from annotation.models import Batch, BatchItem, Item
+from annotation.models import Annotation, Batch, BatchItem, Item
 from scaling import diagnostics, laws
 from scaling.models import Verdict
 from scaling.verdict import size_label
@@ -454,6 +457,76 @@ def label_check_cost(*, run: Run, folds: int = DEFAULT_FOLDS, epochs_factor: flo
     }
 
 
+def label_authors(*, batch) -> dict[int, str]:
+    """{item id: who first gave it the label it has in the batch}: the annotator, not the lead who accepted it."""
+    frozen = dict(BatchItem.objects.filter(batch=batch).values_list("item_id", "label"))
+    authors: dict[int, str] = {}
+    for item_id, option, username in (
+        Annotation.objects.filter(item__batch_items__batch=batch, kind__in=Annotation.LABEL_KINDS)
+        .order_by("id")
+        .values_list("item_id", "option", "annotator__username")
+    ):
+        if option == frozen.get(item_id) and item_id not in authors:
+            authors[item_id] = username
+    return authors
+
+
+def label_check_arrays(*, run: Run) -> dict | None:
+    """Every batch item's out-of-sample option probabilities from each judging rung that finished.
+
+    A train item's come from the fold job that held it out, an eval item's
+    from the full fine-tune. A judge counts once its full job and every fold
+    job are done; None when the run checks no labels or no judge finished.
+    """
+    config = run.label_check or {}
+    if not config:
+        return None
+    jobs = list(run.rung_jobs.filter(rung__name__in=config["rungs"]).exclude(train_size__isnull=False)
+                .select_related("rung").order_by("rung__order", "fold"))
+    by_rung: dict[str, list[RungJob]] = defaultdict(list)
+    for job in jobs:
+        by_rung[job.rung.name].append(job)
+    complete = [
+        name for name in config["rungs"]
+        if len(by_rung[name]) == config["folds"] + 1 and all(job.status == RungJob.DONE for job in by_rung[name])
+    ]
+    if not complete:
+        return None
+    rows = list(
+        BatchItem.objects.filter(batch=run.batch)
+        .order_by("item_id")
+        .values_list("item_id", "label", "split", "annotation__annotator__username")
+    )
+    classes = list(run.batch.project.option_values)
+    opinions: dict[str, dict[int, np.ndarray]] = {}
+    for name in complete:
+        scored: dict[int, np.ndarray] = {}
+        for job in by_rung[name]:
+            # A fold job scored its held-out train items only, a full job the eval split only.
+            for item_id, scores in Prediction.objects.filter(rung_job=job, stage=Prediction.TUNED).values_list(
+                "item_id", "scores"
+            ):
+                for value in scores:
+                    if value not in classes:
+                        classes.append(value)
+                scored[item_id] = scores
+        opinions[name] = scored
+    rows = [row for row in rows if all(row[0] in opinions[name] for name in complete)]
+    labelled_by = label_authors(batch=run.batch)
+    probabilities = np.array(
+        [[diagnostics.option_probabilities(opinions[name][row[0]], classes) for row in rows] for name in complete]
+    ).reshape(len(complete), len(rows), len(classes))
+    return {
+        "item_ids": [row[0] for row in rows],
+        "labels": [row[1] for row in rows],
+        "splits": {row[0]: row[2] for row in rows},
+        "annotators": {row[0]: labelled_by.get(row[0], row[3]) for row in rows},
+        "classes": classes,
+        "probabilities": probabilities,
+        "judges": complete,
+    }
+
+
 def project_annotator_quality(*, project) -> dict | None:
     """The latest label check's per-annotator figures for the project: {"verdict", "annotators"}; None before one."""
     verdict = (
@@ -508,43 +581,86 @@ def _tuned_predictions(*, run: Run, rung_name: str, item_ids) -> dict[int, tuple
     return {item_id: (option, margin) for item_id, option, margin in rows}
 
 
-def regression_blame(*, earlier: Run, later: Run, rung_name: str, limit: int = REGRESSION_BLAME_LIMIT) -> list[dict]:
-    """Items relabelled between two runs' batches, ranked by how far the rung's prediction moved.
+def label_check_opinion(*, batch: Batch, rung_name: str) -> dict | None:
+    """The batch's latest finished label check's out-of-sample opinion of every item.
 
-    Only items in both batches' eval splits have a prediction from both runs;
-    the movement is the change of the rung's tuned margin (positive option
-    minus the best other) between the two runs.
+    {"classes", "by_item": {item id: P(option) in class order}, "judged_by"}:
+    the rung's own when it was a judge, else the judges' mean. None before a
+    label check.
+    """
+    checks = Run.objects.filter(batch=batch, status=Run.DONE).exclude(label_check={}).order_by("-created_at", "-pk")
+    for run in checks:
+        arrays = label_check_arrays(run=run)
+        if arrays is None:
+            continue
+        judges = arrays["judges"]
+        if rung_name in judges:
+            probabilities, judged_by = arrays["probabilities"][judges.index(rung_name)], rung_name
+        else:
+            probabilities, judged_by = arrays["probabilities"].mean(axis=0), ", ".join(judges)
+        return {"classes": arrays["classes"], "by_item": dict(zip(arrays["item_ids"], probabilities)),
+                "judged_by": judged_by}
+    return None
+
+
+def regression_blame(*, earlier: Run, later: Run, rung_name: str, limit: int = REGRESSION_BLAME_LIMIT) -> list[dict]:
+    """Items relabelled between two runs' batches, the likeliest culprits of the rung's drop first.
+
+    Any relabelled item can be blamed, in either split: with a label check
+    of either batch (the later's first), the blame is how much less likely
+    the new label is than the old one in the ladder's out-of-sample opinion
+    (log P(before) − log P(after); the item never trained the model that
+    judged it). Items in both eval splits also show how far the rung's tuned
+    margin (positive option minus the best other) moved between the runs.
+    Items with an opinion come first, by blame; the rest by movement.
     """
     project = later.batch.project
-    before = dict(
-        BatchItem.objects.filter(batch=earlier.batch, split=BatchItem.EVAL).values_list("item_id", "label")
-    )
-    after = dict(
-        BatchItem.objects.filter(batch=later.batch, split=BatchItem.EVAL).values_list("item_id", "label")
-    )
+    before = dict(BatchItem.objects.filter(batch=earlier.batch).values_list("item_id", "label"))
+    later_rows = list(BatchItem.objects.filter(batch=later.batch).values_list("item_id", "split", "label"))
+    after = {item_id: label for item_id, _, label in later_rows}
+    splits = {item_id: split for item_id, split, _ in later_rows}
     changed = [item_id for item_id in before.keys() & after.keys() if before[item_id] != after[item_id]]
     old = _tuned_predictions(run=earlier, rung_name=rung_name, item_ids=changed)
     new = _tuned_predictions(run=later, rung_name=rung_name, item_ids=changed)
+    opinion = (label_check_opinion(batch=later.batch, rung_name=rung_name)
+               or label_check_opinion(batch=earlier.batch, rung_name=rung_name))
     items = Item.objects.in_bulk(changed)
     rows = []
     for item_id in changed:
-        if item_id not in old or item_id not in new:
-            continue
-        (old_option, old_margin), (new_option, new_margin) = old[item_id], new[item_id]
-        movement = abs(new_margin - old_margin) if old_margin is not None and new_margin is not None else 0.0
-        rows.append(
-            {
-                "item": items[item_id],
-                "label_before": _option_text(project, before[item_id]),
-                "label_after": _option_text(project, after[item_id]),
-                "predicted_before": _option_text(project, old_option),
-                "predicted_after": _option_text(project, new_option),
-                "margin_before": old_margin,
-                "margin_after": new_margin,
-                "movement": movement,
-            }
-        )
-    rows.sort(key=lambda row: (-row["movement"], row["item"].pk))
+        row = {
+            "item": items[item_id],
+            "split": splits[item_id],
+            "label_before": _option_text(project, before[item_id]),
+            "label_after": _option_text(project, after[item_id]),
+            "movement": None,
+            "blame": None,
+        }
+        if item_id in old and item_id in new:
+            (old_option, old_margin), (new_option, new_margin) = old[item_id], new[item_id]
+            row.update(
+                predicted_before=_option_text(project, old_option),
+                predicted_after=_option_text(project, new_option),
+                margin_before=old_margin,
+                margin_after=new_margin,
+                movement=abs(new_margin - old_margin) if old_margin is not None and new_margin is not None else 0.0,
+            )
+        probabilities = None if opinion is None else opinion["by_item"].get(item_id)
+        if probabilities is not None:
+            classes = opinion["classes"]
+            p_before, p_after = (
+                float(probabilities[classes.index(label)]) if label in classes else 0.0
+                for label in (before[item_id], after[item_id])
+            )
+            row.update(
+                ladder_says=_option_text(project, classes[int(np.argmax(probabilities))]),
+                judged_by=opinion["judged_by"],
+                probability_before=p_before,
+                probability_after=p_after,
+                blame=math.log(max(p_before, 1e-9)) - math.log(max(p_after, 1e-9)),
+            )
+        rows.append(row)
+    rows.sort(key=lambda row: (row["blame"] is None, -(row["blame"] or 0.0), -(row["movement"] or 0.0),
+                               row["item"].pk))
     return rows[:limit]
 
 

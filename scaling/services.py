@@ -12,8 +12,9 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotation.models import Annotation, BatchItem, Project
+from annotation.models import BatchItem, Project
 from scaling import diagnostics, laws, selection, verdict
+from scaling.selectors import label_check_arrays
 from scaling.models import Verdict
 from training.ml.finetune import DEFAULT_LEARNING_RATE
 from training import services as training_services
@@ -144,76 +145,6 @@ def _learning_curves(run: Run, arrays: dict) -> dict:
             entry["accept_then_stop"] = ats.to_dict()
         out[name] = entry
     return out
-
-
-def label_authors(*, batch) -> dict[int, str]:
-    """{item id: who first gave it the label it has in the batch}: the annotator, not the lead who accepted it."""
-    frozen = dict(BatchItem.objects.filter(batch=batch).values_list("item_id", "label"))
-    authors: dict[int, str] = {}
-    for item_id, option, username in (
-        Annotation.objects.filter(item__batch_items__batch=batch, kind__in=Annotation.LABEL_KINDS)
-        .order_by("id")
-        .values_list("item_id", "option", "annotator__username")
-    ):
-        if option == frozen.get(item_id) and item_id not in authors:
-            authors[item_id] = username
-    return authors
-
-
-def label_check_arrays(*, run: Run) -> dict | None:
-    """Every batch item's out-of-sample option probabilities from each judging rung that finished.
-
-    A train item's come from the fold job that held it out, an eval item's
-    from the full fine-tune. A judge counts once its full job and every fold
-    job are done; None when the run checks no labels or no judge finished.
-    """
-    config = run.label_check or {}
-    if not config:
-        return None
-    jobs = list(run.rung_jobs.filter(rung__name__in=config["rungs"]).exclude(train_size__isnull=False)
-                .select_related("rung").order_by("rung__order", "fold"))
-    by_rung: dict[str, list[RungJob]] = defaultdict(list)
-    for job in jobs:
-        by_rung[job.rung.name].append(job)
-    complete = [
-        name for name in config["rungs"]
-        if len(by_rung[name]) == config["folds"] + 1 and all(job.status == RungJob.DONE for job in by_rung[name])
-    ]
-    if not complete:
-        return None
-    rows = list(
-        BatchItem.objects.filter(batch=run.batch)
-        .order_by("item_id")
-        .values_list("item_id", "label", "split", "annotation__annotator__username")
-    )
-    classes = list(run.batch.project.option_values)
-    opinions: dict[str, dict[int, np.ndarray]] = {}
-    for name in complete:
-        scored: dict[int, np.ndarray] = {}
-        for job in by_rung[name]:
-            # A fold job scored its held-out train items only, a full job the eval split only.
-            for item_id, scores in Prediction.objects.filter(rung_job=job, stage=Prediction.TUNED).values_list(
-                "item_id", "scores"
-            ):
-                for value in scores:
-                    if value not in classes:
-                        classes.append(value)
-                scored[item_id] = scores
-        opinions[name] = scored
-    rows = [row for row in rows if all(row[0] in opinions[name] for name in complete)]
-    labelled_by = label_authors(batch=run.batch)
-    probabilities = np.array(
-        [[diagnostics.option_probabilities(opinions[name][row[0]], classes) for row in rows] for name in complete]
-    ).reshape(len(complete), len(rows), len(classes))
-    return {
-        "item_ids": [row[0] for row in rows],
-        "labels": [row[1] for row in rows],
-        "splits": {row[0]: row[2] for row in rows},
-        "annotators": {row[0]: labelled_by.get(row[0], row[3]) for row in rows},
-        "classes": classes,
-        "probabilities": probabilities,
-        "judges": complete,
-    }
 
 
 def batch_suspects(*, run: Run) -> dict | None:

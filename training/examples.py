@@ -41,7 +41,15 @@ def train_examples(
     if limit is not None:
         random.Random(0).shuffle(records)
         records = records[:limit]
-    return [TrainExample(prompt=record.instruction, response=record.output) for record in records]
+    return [
+        TrainExample(
+            prompt=record.instruction,
+            response=record.output,
+            key=str(record.item_id),
+            choices=tuple(f"{letter}:{text}" for letter, _, text in record.choices),
+        )
+        for record in records
+    ]
 
 
 ScoringExamples = tuple[list[EvalExample], dict[str, list[str]], dict[str, str]]

@@ -361,3 +361,24 @@ class Prediction(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["item", "stage"], name="prediction_item")]
+
+
+class ItemDynamics(models.Model):
+    """How a full fine-tune saw one train item while learning it (training.ml.finetune.TrainingDynamics).
+
+    The area under the margin (2001.10528): the label's logit over the best
+    other choice's, averaged over every step that trained on the item; and
+    dataset cartography's confidence and variability (2009.10795): the mean
+    and spread of the label's probability among the choices. A low area or a
+    low confidence marks a label the model keeps resisting.
+    """
+
+    rung_job = models.ForeignKey(RungJob, on_delete=models.CASCADE, related_name="dynamics")
+    item = models.ForeignKey("annotation.Item", on_delete=models.CASCADE, related_name="dynamics")
+    area_under_margin = models.FloatField()
+    confidence = models.FloatField()
+    variability = models.FloatField()
+    seen = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rung_job", "item"], name="itemdynamics_unique_item")]

@@ -19,6 +19,11 @@ class TrainExample:
     prompt: str
     # The answer as the export writes it, e.g. "B:needs extraction from the context".
     response: str
+    # With both, training records how the model sees this example as it learns
+    # (finetune.TrainingDynamics): which item it is, and the choices its
+    # response is one of, in the order the prompt lists them.
+    key: str = ""
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,26 @@ def encode_example(tokenizer, example: TrainExample, *, max_length: int) -> dict
     if room <= 0:
         raise ValueError(f"max_seq_len {max_length} leaves no room for a {len(answer_ids)}-token answer")
     prompt_ids = prompt_ids[-room:]
-    return {
+    encoded = {
         "input_ids": prompt_ids + answer_ids,
         "labels": [IGNORE_INDEX] * len(prompt_ids) + answer_ids,
     }
+    first_tokens = choice_first_tokens(tokenizer, example.choices)
+    if example.key and example.response in example.choices and first_tokens is not None:
+        if first_tokens[example.choices.index(example.response)] == answer_ids[0]:
+            encoded["dynamics"] = (example.key, first_tokens, example.choices.index(example.response))
+    return encoded
+
+
+def choice_first_tokens(tokenizer, choices) -> list[int] | None:
+    """Each choice's first token, as an answer starts; None unless they are distinct.
+
+    The first answer token then tells the choices apart (the letters "A", "B",
+    …), so its logits say which choice the model is about to give.
+    """
+    if len(choices) < 2:
+        return None
+    first = [tokenizer(choice, add_special_tokens=False)["input_ids"][:1] for choice in choices]
+    if any(not ids for ids in first) or len({ids[0] for ids in first}) != len(first):
+        return None
+    return [ids[0] for ids in first]

@@ -11,6 +11,12 @@ vocabulary projection spared.
 
 bf16 with gradient checkpointing on CUDA, fp32 on 2 CPU threads. Seeded:
 the same inputs and config give the same loss curve.
+
+Training dynamics come for free from the same forward pass: for every example
+whose choices start with distinct tokens, the logits of its first answer
+token give the margin of its label over the best other choice (the area under
+the margin, 2001.10528) and the label's probability among the choices (dataset
+cartography's confidence and variability, 2009.10795) each time it is trained on.
 """
 
 import json
@@ -77,9 +83,43 @@ class FinetuneResult:
     tokens_per_second: float
     # [[step, loss], …]
     loss_curve: list[list[float]] = field(default_factory=list)
+    # {example key: [area under the margin, confidence, variability, times seen]}
+    dynamics: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class TrainingDynamics:
+    """Each keyed example's margin and label probability every time a step trains on it."""
+
+    def __init__(self):
+        self.seen: dict[str, list[tuple[float, float]]] = {}
+
+    def record(self, logits, batch: dict) -> None:
+        """From one row's answer-token logits (as `packed_loss` computes them) before its update."""
+        import torch
+
+        for key, position, choice_tokens, answer in batch.get("dynamics", ()):
+            scores = logits[position, choice_tokens].detach().float()
+            others = torch.cat([scores[:answer], scores[answer + 1:]])
+            margin = float(scores[answer] - others.max())
+            probability = float(torch.softmax(scores, dim=0)[answer])
+            self.seen.setdefault(key, []).append((margin, probability))
+
+    def summary(self) -> dict[str, list[float]]:
+        """{key: [area under the margin, confidence, variability, times seen]}."""
+        import statistics
+
+        return {
+            key: [
+                statistics.fmean(margin for margin, _ in seen),
+                statistics.fmean(probability for _, probability in seen),
+                statistics.pstdev(probability for _, probability in seen),
+                len(seen),
+            ]
+            for key, seen in self.seen.items()
+        }
 
 
 def packed_sdpa_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None,
@@ -139,8 +179,14 @@ def collate_packed(row: list[dict], device) -> dict:
     """
     import torch
 
-    input_ids, positions, labels, bounds = [], [], [], [0]
+    input_ids, positions, labels, bounds, dynamics = [], [], [], [0], []
+    kept = 0
     for example in row:
+        if "dynamics" in example:
+            # Its first kept position predicts its first answer token.
+            key, choice_tokens, answer = example["dynamics"]
+            dynamics.append((key, kept, choice_tokens, answer))
+        kept += sum(label != IGNORE_INDEX for label in example["labels"][1:])
         input_ids.extend(example["input_ids"])
         positions.extend(range(len(example["input_ids"])))
         # The last token of one example never predicts the first of the next.
@@ -158,16 +204,20 @@ def collate_packed(row: list[dict], device) -> dict:
         "max_length_k": longest,
         "logits_to_keep": keep.unsqueeze(0).to(device),
         "targets": labels_tensor[keep].to(device),
+        "dynamics": dynamics,
     }
 
 
-def packed_loss(model, batch: dict):
-    """Mean cross-entropy over the row's answer tokens."""
+def packed_loss(model, batch: dict, dynamics: TrainingDynamics | None = None):
+    """Mean cross-entropy over the row's answer tokens; `dynamics` records each keyed example's margin."""
     import torch.nn.functional as F
 
-    inputs = {name: value for name, value in batch.items() if name != "targets"}
+    inputs = {name: value for name, value in batch.items() if name not in ("targets", "dynamics")}
     logits = model(**inputs, use_cache=False).logits
-    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), batch["targets"])
+    flat = logits.reshape(-1, logits.size(-1))
+    if dynamics is not None:
+        dynamics.record(flat, batch)
+    return F.cross_entropy(flat.float(), batch["targets"])
 
 
 def prepare_model(checkpoint_dir, config: LoraConfigValues, device, dtype):
@@ -279,6 +329,7 @@ def lora_finetune(
     scheduler = lr_schedule(optimizer, config=config, total_steps=total_steps)
     cuda = str(device).startswith("cuda")
     curve: list[list[float]] = []
+    dynamics = TrainingDynamics()
     tokens = 0
     started = last_report = time.monotonic()
     for step, row in enumerate(schedule):
@@ -286,7 +337,7 @@ def lora_finetune(
             raise Cancelled(f"cancelled at step {step} of {total_steps}")
         batch = collate_packed(row, device)
         with torch.autocast(device_type="cuda", dtype=dtype, enabled=cuda):
-            loss = packed_loss(model, batch)
+            loss = packed_loss(model, batch, dynamics)
         if not torch.isfinite(loss):
             raise Diverged(f"loss is {float(loss)} at step {step + 1} of {total_steps} (lr {config.lr:g})")
         optimizer_step(loss, trainable, optimizer, scheduler)
@@ -309,6 +360,7 @@ def lora_finetune(
         seconds=seconds,
         tokens_per_second=tokens / seconds if seconds else 0.0,
         loss_curve=curve,
+        dynamics=dynamics.summary(),
     )
     (output_dir / TRAINING_RESULT_FILE).write_text(json.dumps(result.to_dict()))
     return result

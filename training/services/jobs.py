@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from annotation.models import BatchItem
 from training.ml.finetune import TRAINING_RESULT_FILE
-from training.models import Prediction, RungJob, Superseded
+from training.models import ItemDynamics, Prediction, RungJob, Superseded
 from training.services.runs import job_adopt, run_refresh_status, stored_result_for
 
 logger = logging.getLogger(__name__)
@@ -185,6 +185,20 @@ def predictions_store(*, job: RungJob, stage: str, rows: list[dict]) -> None:
     with _holding(job):
         Prediction.objects.bulk_create(
             [Prediction(rung_job=job, stage=stage, **row) for row in rows],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+
+
+def dynamics_store(*, job: RungJob, dynamics: dict[str, list[float]]) -> None:
+    """Store a full fine-tune's per-item training dynamics; refused for a stale attempt."""
+    with _holding(job):
+        ItemDynamics.objects.bulk_create(
+            [
+                ItemDynamics(rung_job=job, item_id=int(key), area_under_margin=area, confidence=confidence,
+                             variability=variability, seen=seen)
+                for key, (area, confidence, variability, seen) in dynamics.items()
+            ],
             ignore_conflicts=True,
             batch_size=1000,
         )
@@ -369,6 +383,8 @@ def _train_and_score(job: RungJob) -> None:
             tokens_per_second=result["tokens_per_second"],
             train_seconds=result["seconds"],
         )
+    if job.train_size is None and job.fold is None and result_file.exists() and not job.dynamics.exists():
+        dynamics_store(job=job, dynamics=json.loads(result_file.read_text()).get("dynamics") or {})
     metrics["tuned"] = _score_stage(job=job, stage=Prediction.TUNED, adapter_dir=str(adapter_dir))
     _fenced_update(
         job,

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import Batch, BatchItem
-from training.models import InvalidTransition, Ladder, Prediction, Run, Rung, RungJob
+from training.models import InvalidTransition, ItemDynamics, Ladder, Prediction, Run, Rung, RungJob
 from training.services.hyperparameters import effective_hyperparameters, hyperparameters_validate
 from training.services.label_check import (
     batch_digests,
@@ -169,6 +169,20 @@ def predictions_copy(*, source: RungJob, target: RungJob, labels: dict[int, str]
     )
 
 
+def dynamics_copy(*, source: RungJob, target: RungJob) -> None:
+    """Copy `source`'s training dynamics to `target`: the same rows trained the same way."""
+    ItemDynamics.objects.bulk_create(
+        [
+            ItemDynamics(rung_job=target, item_id=item_id, area_under_margin=area, confidence=confidence,
+                         variability=variability, seen=seen)
+            for item_id, area, confidence, variability, seen in source.dynamics.values_list(
+                "item_id", "area_under_margin", "confidence", "variability", "seen"
+            )
+        ],
+        batch_size=1000,
+    )
+
+
 def job_adopt(*, job: RungJob, source: RungJob, labels: dict[int, str]) -> bool:
     """Give a new pending job the stored result of a done job with the same result key.
 
@@ -186,6 +200,7 @@ def job_adopt(*, job: RungJob, source: RungJob, labels: dict[int, str]) -> bool:
     )
     if adopted:
         predictions_copy(source=source, target=job, labels=labels)
+        dynamics_copy(source=source, target=job)
     return bool(adopted)
 
 
@@ -260,7 +275,9 @@ def rung_rerun(*, run: Run, rung: Rung, hyperparameters: dict, requested_by=None
             changes = hyperparameters if ladder_rung.pk == rung.pk else {}
             new_jobs.append(RungJob(run=rerun, rung=ladder_rung, hyperparameters={**settings_before, **changes}))
             continue
-        predictions_copy(source=old, target=old.copy_finished(run=rerun))
+        copy = old.copy_finished(run=rerun)
+        predictions_copy(source=old, target=copy)
+        dynamics_copy(source=old, target=copy)
     jobs_start(run=rerun, jobs=new_jobs, provenance=provenance)
     run_refresh_status(run=rerun)
     return Run.objects.get(pk=rerun.pk)

@@ -4,14 +4,21 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from annotation.models import Item
+from annotation import review
+from annotation.batches import batch_create, batch_freeze
+from annotation.models import BatchItem, Item
+from scaling import selectors
 from scaling.services import verdict_compute
-from tests.scaling.factories import finished_flat_run, frozen_noisy_batch, job_finish, make_ladder
+from tests.scaling.factories import NEGATIVE, POSITIVE, finished_flat_run, frozen_noisy_batch, job_finish, make_ladder
 from training import services
 from training.examples import held_out_examples
 from training.models import Run
 
 pytestmark = pytest.mark.django_db
+
+
+def other_option(option: str) -> str:
+    return NEGATIVE if option == POSITIVE else POSITIVE
 
 
 @pytest.fixture
@@ -116,3 +123,37 @@ def test_a_run_started_from_the_batch_page_can_check_every_label_and_says_what_i
     # Only the judging rungs' fold jobs train: the full fine-tunes are the flat run's.
     assert set(checking.rung_jobs.filter(status="pending").values_list("fold", flat=True)) == {0, 1, 2}
     assert checking.rung_jobs.filter(status="pending").count() == 6
+
+
+def test_regression_blame_reaches_train_items_through_the_label_check(flat, project, lead):
+    run, gold = flat["run"], flat["gold"]
+    checking = services.label_check_request(run=run)
+    for job in checking.rung_jobs.folds():
+        held_out, _, _ = held_out_examples(batch=flat["batch"], fold=job.fold, folds=3)
+        job_finish(job, [int(example.key) for example in held_out], gold)
+    verdict_compute(run_id=checking.pk)
+    train = list(BatchItem.objects.filter(batch=flat["batch"], split=BatchItem.TRAIN).order_by("item_id")
+                 .values_list("item_id", flat=True))
+    against = [item_id for item_id in train if item_id not in flat["batch"].planted][:2]
+    fixed = [item_id for item_id in train if item_id in flat["batch"].planted][:2]
+    for item_id, option in [*((i, other_option(gold[i])) for i in against), *((i, gold[i]) for i in fixed)]:
+        item = Item.objects.get(pk=item_id)
+        review.item_review(item=item, lead=lead, option=option, reason="second look",
+                           expected_current_id=item.current_annotation_id)
+    revised = batch_freeze(batch=batch_create(project=project, name="revised",
+                                              items=Item.objects.filter(batch_items__batch=flat["batch"])))
+    later = finished_flat_run(revised, run.ladder, gold)
+    rows = selectors.regression_blame(earlier=run, later=later, rung_name="r3")
+    assert {row["item"].pk for row in rows[:2]} == set(against)
+    by_item = {row["item"].pk: row for row in rows}
+    assert all(by_item[i]["split"] == "train" and by_item[i]["blame"] > 0 for i in against)
+    assert all(by_item[i]["blame"] < 0 for i in fixed)
+    assert by_item[against[0]]["ladder_says"] == project.option_text(gold[against[0]])
+
+    later_verdict = verdict_compute(run_id=later.pk)
+    later_verdict.tuned = {**later_verdict.tuned, "f1": [f1 - 0.1 for f1 in later_verdict.tuned["f1"]]}
+    later_verdict.save(update_fields=["tuned"])
+    html = flat["client"].get(reverse("scaling:dashboard", args=[project.pk])).content.decode()
+    blame = html[html.index('id="regression-blame"'):]
+    assert "Regression blame: batch noisy → revised" in blame and "not in both eval splits" in blame
+    assert reverse("annotation:item_review", args=[project.pk, against[0]]) in blame

@@ -5,7 +5,14 @@ import torch
 import torch.nn.functional as F
 
 from training.ml.data import IGNORE_INDEX, TrainExample, encode_example
-from training.ml.finetune import LoraConfigValues, collate_packed, packed_loss, packed_rows, prepare_model
+from training.ml.finetune import (
+    LoraConfigValues,
+    TrainingDynamics,
+    collate_packed,
+    packed_loss,
+    packed_rows,
+    prepare_model,
+)
 
 EXAMPLES = [
     TrainExample(prompt=f"History: the redis pod {n} restarts\nMessage: does it crash {n}?", response=response)
@@ -57,3 +64,38 @@ def test_the_packed_loss_equals_the_loss_of_each_example_alone(model_and_tokeniz
         finally:
             model.base_model.model.set_attn_implementation("ladderlab_packed_sdpa")
     assert packed == pytest.approx(total / count, rel=1e-4)
+
+
+CHOICES = ("A:no extraction needed", "B:needs extraction from the context", "C:don't know")
+
+
+def test_training_dynamics_read_each_examples_own_answer_logits(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    examples = [
+        TrainExample(prompt=f"History: pod {n} restarts\nMessage: why {n}?", response=CHOICES[n % 2], key=str(n),
+                     choices=CHOICES)
+        for n in range(5)
+    ] + [TrainExample(prompt="History: none\nMessage: no key?", response=CHOICES[0], choices=CHOICES)]
+    encoded = [encode_example(tokenizer, example, max_length=512) for example in examples]
+    dynamics = TrainingDynamics()
+    with torch.no_grad():
+        packed_loss(model, collate_packed(encoded, "cpu"), dynamics)
+        model.base_model.model.set_attn_implementation("sdpa")
+        try:
+            first_tokens = [tokenizer(choice, add_special_tokens=False)["input_ids"][0] for choice in CHOICES]
+            expected = {}
+            for example, row in zip(examples[:5], encoded):
+                answer_start = row["labels"].index(next(label for label in row["labels"] if label != IGNORE_INDEX))
+                logits = model(input_ids=torch.tensor([row["input_ids"]])).logits[0, answer_start - 1, first_tokens]
+                answer = CHOICES.index(example.response)
+                others = [float(score) for index, score in enumerate(logits) if index != answer]
+                expected[example.key] = (float(logits[answer]) - max(others),
+                                         float(torch.softmax(logits, dim=0)[answer]))
+        finally:
+            model.base_model.model.set_attn_implementation("ladderlab_packed_sdpa")
+    summary = dynamics.summary()
+    assert set(summary) == set(expected), "an example without a key is not recorded"
+    for key, (margin, probability) in expected.items():
+        area, confidence, variability, seen = summary[key]
+        assert area == pytest.approx(margin, abs=1e-4) and confidence == pytest.approx(probability, abs=1e-5)
+        assert variability == 0.0 and seen == 1

@@ -51,6 +51,9 @@ def test_a_frozen_batch_runs_the_ladder_to_metrics_and_a_verdict(celery_worker_p
         assert 0 <= job.metrics["tuned"]["f1"] <= 1
         assert job.loss_curve and job.tokens_per_second > 0
         assert Prediction.objects.filter(rung_job=job).count() == 2 * batch.eval_count
+        # Training dynamics of every train item, from the fine-tune's own forward passes (one epoch: seen once).
+        assert job.dynamics.count() == batch.train_count
+        assert set(job.dynamics.values_list("seen", flat=True)) == {1}
     verdict = wait_for(lambda: Verdict.objects.filter(run=run).first(), 60, "the verdict")
     assert verdict.provenance["batch"] == batch.content_hash
     assert Run.objects.filter(batch=batch).count() == 1
@@ -67,6 +70,7 @@ def assert_a_label_check_judges_every_train_item_out_of_fold(run):
     full = {job.rung_id: job for job in run.rung_jobs.all()}
     for job in checking.rung_jobs.full():
         assert job.reused_from_id == full[job.rung_id].pk and job.adapter_path == full[job.rung_id].adapter_path
+        assert job.dynamics.count() == full[job.rung_id].dynamics.count()
     folds = train_folds(batch=run.batch, folds=2)
     for job in checking.rung_jobs.folds():
         assert job.status == RungJob.DONE, job.error
