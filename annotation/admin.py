@@ -5,7 +5,7 @@ from annotation import models
 
 @admin.register(models.Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "guideline_version", "overlap", "created_at"]
+    list_display = ["name", "guideline_version", "overlap", "control_rate", "created_at"]
 
 
 @admin.register(models.Membership)

@@ -10,18 +10,29 @@ write transactions IMMEDIATE, which serialises claims outright.
 
 A lease lapses at `expires_at` and the item returns to the pool; nothing has to
 sweep. With `project.overlap = k`, exactly k distinct annotators get an item.
+
+With `project.control_rate` above 0, that share of each annotator's claims is
+served a control instead (`Item.control`: a reviewed item whose label is the
+known answer), each control at most once per annotator. A control is leased
+outside the queue: its lease is marked, the answer given under it is stored
+as a control answer, and the item's overlap, label and review stay as they are.
 """
 
+import math
+import random
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotation.models import Annotation, Assignment, Item, Project
+from annotation.selectors import controls_in_force, last_label_by
 
 CLAIM_ATTEMPTS = 20
-LABEL_KINDS = [Annotation.LABEL, Annotation.SIMULATED]
+# Tolerance for float error in the control windows' bounds (k / rate).
+WINDOW_EPSILON = 1e-9
 
 
 def _first_id(sql: str, params: list) -> int | None:
@@ -53,7 +64,8 @@ def lease_open(*, project: Project, annotator, now=None) -> Assignment | None:
 
 def _claimable_sql(*, lock: bool, exclude: int) -> str:
     """Items with `label_count` labels this annotator may be given: not theirs
-    already (labelled or skipped), capacity left after the open leases.
+    already (labelled, answered as a control, or skipped), capacity left after
+    the open leases.
 
     A fixed statement rather than a queryset: compiling the ORM version (three
     subqueries, twice per claim) cost more than running it on the hot path.
@@ -62,7 +74,7 @@ def _claimable_sql(*, lock: bool, exclude: int) -> str:
     now, overlap.
     """
     item, annotation, assignment = Item._meta.db_table, Annotation._meta.db_table, Assignment._meta.db_table
-    kinds = ", ".join(f"'{kind}'" for kind in LABEL_KINDS)
+    kinds = ", ".join(f"'{kind}'" for kind in Annotation.ANSWER_KINDS)
     # On PostgreSQL, OFFSET 0 keeps each NOT EXISTS a per-candidate index probe;
     # as an anti-join it would read every label of the project that sorts
     # before the first free item, which grows with the project's progress.
@@ -102,13 +114,20 @@ def assignment_claim_next(*, project: Project, annotator, now=None) -> Assignmen
     Items closest to their overlap come first (finishing an item beats
     starting one), then by id. Each pass asks for one exact label count, so
     the (project, annotation_count, id) index yields candidates in order
-    without scanning past the items already done.
+    without scanning past the items already done. On a control turn
+    (`control_turn`) a control is leased instead, while one is left.
     """
     now = now or timezone.now()
     with transaction.atomic():
         current = lease_open(project=project, annotator=annotator, now=now)
         if current is not None:
             return current
+        if project.control_rate > 0:
+            answered = _items_answered(project=project, annotator=annotator)
+            if control_turn(project=project, annotator=annotator, answered=answered):
+                control = _control_claim(project=project, annotator=annotator, answered=answered, now=now)
+                if control is not None:
+                    return control
         for label_count in reversed(range(project.overlap)):
             tried: list[int] = []
             for _ in range(CLAIM_ATTEMPTS):
@@ -133,6 +152,70 @@ def assignment_claim_next(*, project: Project, annotator, now=None) -> Assignmen
     return None
 
 
+def _items_answered(*, project: Project, annotator) -> int:
+    """Items the annotator labelled or answered as a control in the project (a relabel counts once)."""
+    return (
+        Annotation.objects.filter(annotator=annotator, item__project=project, kind__in=Annotation.ANSWER_KINDS)
+        .values("item_id")
+        .distinct()
+        .count()
+    )
+
+
+def _seed(purpose: str, project: Project, annotator, number: int) -> random.Random:
+    return random.Random(f"control-{purpose}:{project.pk}:{annotator.pk}:{number}")
+
+
+def control_turn(*, project: Project, annotator, answered: int) -> bool:
+    """Whether the annotator's next claim, after `answered` items, is served a control.
+
+    Their answers fall into consecutive windows of about 1 / control_rate
+    items (a whole number each); one place in every window, drawn from a seed
+    of the project, the annotator and the window, is a control. So the share
+    is exact over each window, and where a control falls does not repeat.
+    """
+    rate = project.control_rate
+    if rate <= 0:
+        return False
+    window = int(answered * rate + WINDOW_EPSILON)
+    start = math.ceil(window / rate - WINDOW_EPSILON)
+    end = math.ceil((window + 1) / rate - WINDOW_EPSILON)
+    return answered == start + _seed("turn", project, annotator, window).randrange(end - start)
+
+
+def _control_claim(*, project: Project, annotator, answered: int, now) -> Assignment | None:
+    """Lease a control the annotator was never given (nor labelled, nor reviewed); None when none is left.
+
+    Which one is drawn from a seed as well, so annotators meet the controls in
+    different orders. The item row is locked and checked again: two claims of
+    one annotator at once must not lease it twice.
+    """
+    candidates = _unseen_controls(project=project, annotator=annotator)
+    ids = list(candidates.values_list("id", flat=True).order_by("id"))
+    if not ids:
+        return None
+    item_id = _seed("pick", project, annotator, answered).choice(ids)
+    Item.objects.select_for_update().filter(pk=item_id).first()
+    if not candidates.filter(pk=item_id).exists():
+        return None
+    return Assignment.objects.create(
+        item_id=item_id,
+        annotator=annotator,
+        leased_at=now,
+        expires_at=now + timedelta(seconds=project.lease_seconds),
+        control=True,
+    )
+
+
+def _unseen_controls(*, project: Project, annotator):
+    """The project's controls in force that the annotator has had nothing to do with yet."""
+    return (
+        controls_in_force(project=project)
+        .exclude(Exists(Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator)))
+        .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)))
+    )
+
+
 @transaction.atomic
 def assignment_skip(*, assignment: Assignment) -> None:
     """Give the item back without a label; this annotator is not offered it again."""
@@ -142,8 +225,13 @@ def assignment_skip(*, assignment: Assignment) -> None:
 
 
 @transaction.atomic
-def assignment_reopen(*, project: Project, annotator, item: Item, now=None) -> Assignment:
-    """Lease an item the annotator already labelled again, to change the label (undo)."""
+def assignment_reopen(
+    *, project: Project, annotator, item: Item, control: bool = False, now=None
+) -> Assignment:
+    """Lease an item the annotator already labelled again, to change the label (undo).
+
+    `control`: the label to change was a control answer, and so is the new one.
+    """
     now = now or timezone.now()
     Item.objects.select_for_update().filter(pk=item.pk).first()
     existing = Assignment.objects.filter(
@@ -151,13 +239,15 @@ def assignment_reopen(*, project: Project, annotator, item: Item, now=None) -> A
     ).first()
     if existing is not None:
         existing.expires_at = now + timedelta(seconds=project.lease_seconds)
-        existing.save(update_fields=["expires_at"])
+        existing.control = control
+        existing.save(update_fields=["expires_at", "control"])
         return existing
     return Assignment.objects.create(
         item=item,
         annotator=annotator,
         leased_at=now,
         expires_at=now + timedelta(seconds=project.lease_seconds),
+        control=control,
     )
 
 
@@ -168,14 +258,18 @@ def assignment_reopen_last(*, project: Project, annotator, now=None) -> tuple[As
     Only while that label is the item's newest revision: once a lead reviewed
     the item or someone else labelled it, changing the label would go behind
     their back, so the undo is refused (ValidationError) and nothing changes.
+    A control answer is the annotator's own alone: only their own later
+    answer stops its undo.
     """
-    from annotation.selectors import last_label_by
-
     last = last_label_by(project=project, user=annotator)
     if last is None:
         raise ValidationError({"undo": "Nothing to undo."})
     Item.objects.select_for_update().filter(pk=last.item_id).first()
-    newer = Annotation.objects.filter(item_id=last.item_id, id__gt=last.pk).order_by("id").first()
+    control = last.kind == Annotation.CONTROL
+    newer = Annotation.objects.filter(item_id=last.item_id, id__gt=last.pk)
+    if control:
+        newer = newer.filter(annotator=annotator)
+    newer = newer.order_by("id").first()
     if newer is not None:
         if newer.annotator_id == annotator.pk:
             why = "you labelled it again since"
@@ -184,4 +278,5 @@ def assignment_reopen_last(*, project: Project, annotator, now=None) -> tuple[As
         else:
             why = "someone else has labelled the item since"
         raise ValidationError({"undo": f"Your last label can no longer be undone: {why}."})
-    return assignment_reopen(project=project, annotator=annotator, item=last.item, now=now), last
+    lease = assignment_reopen(project=project, annotator=annotator, item=last.item, control=control, now=now)
+    return lease, last

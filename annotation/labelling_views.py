@@ -28,6 +28,7 @@ def _card(request, project: Project, lease: Assignment | None, *, notice: str = 
         "lease": lease,
         "item": lease.item if lease else None,
         "current_text": project.option_text(mine.option) if mine else "",
+        "expected_current": selectors.card_revision_id(lease=lease) if lease else None,
         "progress": selectors.labelling_progress(project=project, user=request.user),
         "notice": notice,
     }

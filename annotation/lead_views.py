@@ -3,12 +3,12 @@
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation import (
     agreement,
@@ -98,15 +98,37 @@ def item_review(request, project_id: int, item_id: int):
     return redirect("annotation:item_review", project_id=project.pk, item_id=item.pk)
 
 
+@require_POST
+@login_required
+def item_control(request, project_id: int, item_id: int):
+    """Use the reviewed item as a control (`control` = 1), or stop (0)."""
+    project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
+    item = get_object_or_404(Item, pk=item_id, project=project)
+    choice = request.POST.get("control", "")
+    if choice not in {"0", "1"}:
+        raise BadRequest(f"control must be 1 (use the item as a control) or 0 (stop), not {choice[:40]!r}")
+    try:
+        review.item_control_set(item=item, control=choice == "1")
+    except ValidationError as error:
+        context = _review_context(project, item, errors=error.messages)
+        return render(request, "annotation/item_review.html", context, status=400)
+    return redirect("annotation:item_review", project_id=project.pk, item_id=item.pk)
+
+
 @require_GET
 @login_required
 def agreement_view(request, project_id: int):
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
     summary = agreement.agreement_summary(project=project)
     disputed = selectors.items_disputed(project=project).count()
-    return render(
-        request, "annotation/agreement.html", {"project": project, "summary": summary, "disputed": disputed}
-    )
+    context = {
+        "project": project,
+        "summary": summary,
+        "disputed": disputed,
+        "controls": selectors.control_accuracy(project=project),
+        "controls_in_force": selectors.controls_in_force(project=project).count(),
+    }
+    return render(request, "annotation/agreement.html", context)
 
 
 @require_http_methods(["GET", "POST"])

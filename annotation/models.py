@@ -7,6 +7,7 @@ the one in force and moves in the same transaction as the insert. A frozen
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -32,6 +33,10 @@ def default_options() -> list[dict]:
 
 def default_abstain_options() -> list[str]:
     return [DONT_KNOW]
+
+
+# The most of an annotator's items that may be controls: the rest is the work.
+CONTROL_RATE_MAX = 0.5
 
 
 class Project(models.Model):
@@ -71,10 +76,21 @@ class Project(models.Model):
     # Items still short of `overlap` labels: a counter kept by item_annotate so
     # the annotator's progress needs no scan; None means "recount".
     open_items = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    # Share of each annotator's claims served a control (an item with a known
+    # answer, `Item.control`); 0 serves none.
+    control_rate = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(CONTROL_RATE_MAX)]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(control_rate__gte=0.0, control_rate__lte=CONTROL_RATE_MAX),
+                name="project_control_rate_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -211,6 +227,9 @@ class Item(models.Model):
     reviewed = models.BooleanField(default=False)
     # Sent back by a new guideline version: its label predates the guidelines in force.
     needs_recheck = models.BooleanField(default=False)
+    # A control: its reviewed label is the known answer annotators are scored
+    # against; served only while reviewed (see assignments, `control_rate`).
+    control = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -224,6 +243,8 @@ class Item(models.Model):
             models.Index(fields=["project", "reviewed", "id"], name="item_reviewed"),
             # The lead's browser pages through a project in id order.
             models.Index(fields=["project", "id"], name="item_browse"),
+            # A claim's controls: few items of a project, looked up on a control turn.
+            models.Index(fields=["project", "id"], condition=Q(control=True), name="item_control"),
         ]
 
     def __str__(self) -> str:
@@ -237,14 +258,20 @@ class Annotation(models.Model):
     REVIEW_ACCEPT = "accept"
     REVIEW_OVERRIDE = "override"
     SIMULATED = "simulated"
+    # An annotator's answer to an item served as a control: scored against the
+    # reviewed label, never the item's label, never counted towards its overlap.
+    CONTROL = "control"
     KINDS = [
         (LABEL, "Label"),
         (REVIEW_ACCEPT, "Accepted in review"),
         (REVIEW_OVERRIDE, "Overridden in review"),
         (SIMULATED, "Simulated annotator"),
+        (CONTROL, "Control answer"),
     ]
     LABEL_KINDS = (LABEL, SIMULATED)
     REVIEW_KINDS = (REVIEW_ACCEPT, REVIEW_OVERRIDE)
+    # What an annotator gives a claimed item: a label, or the answer to a control.
+    ANSWER_KINDS = (LABEL, SIMULATED, CONTROL)
     # A day: the most time on one item the label form and the API accept.
     SECONDS_SPENT_MAX = 86400
 
@@ -285,6 +312,8 @@ class Assignment(models.Model):
     expires_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)
+    # Served as a control: the label given under this lease is a control answer.
+    control = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

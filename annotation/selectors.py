@@ -1,10 +1,10 @@
 """Reads for the annotation app: querysets and plain values, no writes."""
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from annotation.models import Annotation, Item, Membership, Project
+from annotation.models import Annotation, Assignment, Item, Membership, Project
 
 
 def project_list_for_user(*, user) -> QuerySet[Project]:
@@ -33,7 +33,7 @@ def labelling_progress(*, project: Project, user) -> dict:
     done_today = Annotation.objects.filter(
         item__project=project,
         annotator=user,
-        kind__in=[Annotation.LABEL, Annotation.SIMULATED],
+        kind__in=Annotation.ANSWER_KINDS,
         created_at__gte=start_of_day,
     ).count()
     open_items = Project.objects.filter(pk=project.pk).values_list("open_items", flat=True).first()
@@ -57,11 +57,29 @@ def labelling_progress(*, project: Project, user) -> dict:
 
 
 def last_label_by(*, project: Project, user):
-    """The user's latest own label in the project, for undo."""
+    """The user's latest own label (or control answer) in the project, for undo."""
     return (
-        Annotation.objects.filter(item__project=project, annotator=user, kind=Annotation.LABEL)
+        Annotation.objects.filter(
+            item__project=project, annotator=user, kind__in=[Annotation.LABEL, Annotation.CONTROL]
+        )
         .select_related("item")
         .order_by("-id")
+        .first()
+    )
+
+
+def card_revision_id(*, lease: Assignment) -> int | None:
+    """The revision a labelling card shows, which its label posts back (`expected_current`).
+
+    The item's current one; on a control, the annotator's own latest answer
+    instead (none at first), so that a control's card is like any other.
+    """
+    if not lease.control:
+        return lease.item.current_annotation_id
+    return (
+        Annotation.objects.filter(item_id=lease.item_id, annotator_id=lease.annotator_id)
+        .order_by("-id")
+        .values_list("id", flat=True)
         .first()
     )
 
@@ -163,7 +181,7 @@ def item_browse(*, project: Project, filters: dict) -> QuerySet[Item]:
     return items.order_by("id")
 
 
-BROWSE_COLUMNS = ["id", "project_id", "text", "label", "needs_recheck", "annotation_count", "reviewed"]
+BROWSE_COLUMNS = ["id", "project_id", "text", "label", "needs_recheck", "annotation_count", "reviewed", "control"]
 
 
 def item_browse_page(*, project: Project, filters: dict, page_number, per_page: int) -> Page:
@@ -204,3 +222,45 @@ def project_counts(*, project: Project) -> dict:
             items.exclude(label="").values_list("label").annotate(n=Count("id")).order_by()
         ),
     }
+
+
+def controls_in_force(*, project: Project) -> QuerySet[Item]:
+    """The project's controls that are served and scored: used as controls and reviewed.
+
+    A control sent back for re-checking by new guidelines pauses until it is
+    reviewed again.
+    """
+    return Item.objects.filter(project=project, control=True, reviewed=True)
+
+
+def control_accuracy(*, project: Project) -> list[dict]:
+    """Per annotator, by username: controls answered, answered right, and the share right.
+
+    Only controls in force count (still used as controls, still reviewed),
+    each once, by the annotator's latest answer to it, against the reviewed
+    label as it is now: a control the lead stops using, or relabels, changes
+    the figures at once.
+    """
+    latest_answers = Annotation.objects.filter(
+        item__project=project, kind=Annotation.CONTROL, item__control=True, item__reviewed=True
+    ).exclude(
+        Exists(
+            Annotation.objects.filter(
+                item=OuterRef("item"), annotator=OuterRef("annotator"), kind=Annotation.CONTROL, id__gt=OuterRef("id")
+            )
+        )
+    )
+    rows = (
+        latest_answers.values("annotator__username")
+        .annotate(answered=Count("id"), correct=Count("id", filter=Q(option=F("item__label"))))
+        .order_by("annotator__username")
+    )
+    return [
+        {
+            "annotator": row["annotator__username"],
+            "answered": row["answered"],
+            "correct": row["correct"],
+            "accuracy": row["correct"] / row["answered"],
+        }
+        for row in rows
+    ]

@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from annotation.models import (
@@ -119,12 +119,16 @@ def item_label(
     the annotator labelled it themselves (another window, a retried post):
     the card no longer shows what the label would be judged against. Other
     annotators' labels do not make a card stale: with overlap, labels are
-    independent by design.
+    independent by design. On an item served as a control the card shows only
+    the annotator's own answer (`selectors.card_revision_id`), and only their
+    own later answer makes it stale.
     """
     locked = Item.objects.select_for_update(of=("self",)).get(pk=item.pk)
-    newer = Annotation.objects.filter(item=locked).filter(
-        Q(annotator=annotator) | Q(kind__in=Annotation.REVIEW_KINDS)
-    )
+    newer = Annotation.objects.filter(item=locked)
+    if _open_lease(item=locked, annotator=annotator, control=True).exists():
+        newer = newer.filter(annotator=annotator)
+    else:
+        newer = newer.filter(Q(annotator=annotator) | Q(kind__in=Annotation.REVIEW_KINDS))
     if expected_current_id is not None:
         newer = newer.filter(pk__gt=expected_current_id)
     latest = newer.select_related("annotator").order_by("-id").first()
@@ -150,7 +154,9 @@ def item_annotate(
     label: that label is kept as a revision and shows up for the lead as a
     dispute (`selectors.item_disputes`) until they review the item again. A
     submit without an open, unexpired lease is still recorded and flagged
-    `late`. Locks the item row so concurrent labels of one item serialise.
+    `late`. A label given under a control's lease is stored as a control
+    answer: it changes nothing on the item, its overlap count included.
+    Locks the item row so concurrent labels of one item serialise.
     """
     locked = Item.objects.select_for_update().select_related("project").get(pk=item.pk)
     project = locked.project
@@ -164,14 +170,10 @@ def item_annotate(
     first_by_annotator = locked.annotation_count == 0 or not Annotation.objects.filter(
         item=locked, annotator=annotator, kind__in=[Annotation.LABEL, Annotation.SIMULATED]
     ).exists()
-    lease = (
-        Assignment.objects.filter(
-            item=locked, annotator=annotator, completed_at__isnull=True, released_at__isnull=True
-        )
-        .order_by("-leased_at")
-        .first()
-    )
+    lease = _open_lease(item=locked, annotator=annotator).order_by("-leased_at").first()
     is_label = kind in {Annotation.LABEL, Annotation.SIMULATED}
+    if is_label and lease is not None and lease.control:
+        kind = Annotation.CONTROL
     late = is_label and (lease is None or lease.expires_at < now)
     annotation = Annotation.objects.create(
         item=locked,
@@ -187,6 +189,8 @@ def item_annotate(
     if lease is not None:
         lease.completed_at = now
         lease.save(update_fields=["completed_at"])
+    if kind == Annotation.CONTROL:
+        return annotation
     reviewed = kind in Annotation.REVIEW_KINDS
     updates = {}
     if reviewed or not _review_in_force(locked):
@@ -202,6 +206,12 @@ def item_annotate(
     if updates:
         Item.objects.filter(pk=locked.pk).update(**updates)
     return annotation
+
+
+def _open_lease(*, item: Item, annotator, **filters) -> QuerySet[Assignment]:
+    return Assignment.objects.filter(
+        item=item, annotator=annotator, completed_at__isnull=True, released_at__isnull=True, **filters
+    )
 
 
 def _review_in_force(item: Item) -> bool:

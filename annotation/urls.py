@@ -25,6 +25,11 @@ urlpatterns = [
         lead_views.item_review,
         name="item_review",
     ),
+    path(
+        "projects/<int:project_id>/items/<int:item_id>/control/",
+        lead_views.item_control,
+        name="item_control",
+    ),
     path("projects/<int:project_id>/agreement/", lead_views.agreement_view, name="agreement"),
     path("projects/<int:project_id>/guidelines/", lead_views.guidelines, name="guidelines"),
     path("projects/<int:project_id>/members/", lead_views.members, name="members"),

@@ -20,7 +20,7 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from api import tokens
-from api.endpoints import batches, imports, items, labelling, projects, training
+from api.endpoints import batches, controls, imports, items, labelling, projects, training
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ api = NinjaAPI(
     title="ladderlab",
     version="1",
     description=(
-        "Projects, imports, items, labels, batches, ladders, runs and verdicts. "
+        "Projects, imports, items, labels, controls, batches, ladders, runs and verdicts. "
         "Send `Authorization: Bearer <token>`; make one on the API tokens page (/account/tokens/) "
         "or with `manage.py create_api_token USER --days N`. Tokens expire (90 days unless chosen)."
     ),
@@ -83,7 +83,7 @@ api = NinjaAPI(
     parser=FiniteJsonParser(),
 )
 
-for router in (projects, imports, items, labelling, batches, training):
+for router in (projects, imports, items, labelling, controls, batches, training):
     api.add_router("/v1/", router.router)
 
 

@@ -88,6 +88,9 @@ class ItemOut(Schema):
     annotation_count: int
     reviewed: bool
     needs_recheck: bool
+    control: bool = Field(
+        description="used as a control: its reviewed label is the known answer annotators are scored against"
+    )
     current_annotation_id: int | None
 
 
@@ -129,6 +132,13 @@ class ItemFilters(Schema):
         }
 
 
+class ControlAccuracyOut(Schema):
+    annotator: str
+    answered: int = Field(description="controls in force the annotator answered, each once")
+    correct: int = Field(description="of them, answered with the reviewed label")
+    accuracy: float = Field(description="correct / answered")
+
+
 class CardItem(Schema):
     id: int
     text: str
@@ -144,7 +154,7 @@ class AssignmentOut(Schema):
     item: CardItem
     options: list[Option]
     current_annotation_id: int | None = Field(
-        ..., description="the item's current revision as leased: send it back as the label's expected_current_id"
+        ..., description="the revision the lease shows, null if none: send it back as the label's expected_current_id"
     )
 
 

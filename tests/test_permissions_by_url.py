@@ -39,6 +39,7 @@ VIEWS = {
     "annotation:guidelines": {"get": ANNOTATOR, "post": LEAD},
     "annotation:item_list": {"get": LEAD},
     "annotation:item_review": {"get": LEAD, "post": LEAD},
+    "annotation:item_control": {"post": LEAD},
     "annotation:agreement": {"get": LEAD},
     "annotation:batch_list": {"get": LEAD, "post": LEAD},
     "annotation:batch_detail": {"get": LEAD},
@@ -163,6 +164,8 @@ def form_for(name: str, method: str, world, user) -> dict:
             "option": "extraction",
             "expected_current": Item.objects.get(pk=world["items"][0].pk).current_annotation_id,
         },
+        # The world's items are labelled, not reviewed: stopping is what any of them allows.
+        "annotation:item_control": lambda: {"control": "0"},
         "annotation:guidelines": lambda: {"text": f"Label by {user.username}'s rules."},
         "annotation:batch_list": lambda: {"name": f"by {user.username}", "selection": "labelled", "confirm": "on"},
         "annotation:import_upload": lambda: {

@@ -1,7 +1,7 @@
 from django.shortcuts import get_object_or_404
 from ninja import Router, Status
 
-from annotation import assignments, permissions, review, services
+from annotation import assignments, permissions, review, selectors, services
 from annotation.models import Annotation, Assignment, Item
 from api.endpoints import ERRORS, project_for
 from api.schemas import AnnotationOut, AssignmentOut, LabelIn, ReviewIn, StaleReview
@@ -16,7 +16,7 @@ def _assignment(lease: Assignment, project) -> dict:
         "expires_at": lease.expires_at,
         "item": lease.item,
         "options": project.options,
-        "current_annotation_id": lease.item.current_annotation_id,
+        "current_annotation_id": selectors.card_revision_id(lease=lease),
     }
 
 

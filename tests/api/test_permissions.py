@@ -31,6 +31,9 @@ MINIMUM_ROLE = {
     "GET /api/v1/projects/{project_id}/items/{item_id}": LEAD,
     "GET /api/v1/projects/{project_id}/items/{item_id}/history": LEAD,
     "POST /api/v1/projects/{project_id}/items/{item_id}/review": LEAD,
+    "POST /api/v1/projects/{project_id}/items/{item_id}/control": LEAD,
+    "DELETE /api/v1/projects/{project_id}/items/{item_id}/control": LEAD,
+    "GET /api/v1/projects/{project_id}/controls": LEAD,
     "POST /api/v1/projects/{project_id}/assignments/next": ANNOTATOR,
     "POST /api/v1/projects/{project_id}/assignments/{assignment_id}/label": ANNOTATOR,
     "POST /api/v1/projects/{project_id}/assignments/{assignment_id}/skip": ANNOTATOR,
@@ -56,6 +59,8 @@ MINIMUM_ROLE = {
 
 # Answers other than 2xx that a permitted, well-formed request may get, and why.
 DOCUMENTED_REFUSALS = {
+    # The world's items are labelled, not reviewed: none can be a control.
+    "POST /api/v1/projects/{project_id}/items/{item_id}/control": {409},
     # The world's batch is frozen already.
     "POST /api/v1/projects/{project_id}/batches/{batch_id}/freeze": {409},
     # The world's run is pending: its labels are checked once it is done.

@@ -4,7 +4,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from annotation import review, selectors, services
-from annotation.models import Project
+from annotation.models import Assignment, Project
 from tests.annotation.assignments.test_assignment_claim import make_items
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -34,6 +34,7 @@ def test_no_selector_writes(project, annotator, lead):
     items = make_items(project, 2)
     label = services.item_annotate(item=items[0], annotator=annotator, option="extraction")
     review.item_review(item=items[0], lead=lead, option="no_extraction", reason="r", expected_current_id=label.pk)
+    review.item_control_set(item=items[0], control=True)
     Project.objects.filter(pk=project.pk).update(open_items=None)
     item = items[0]
     with CaptureQueriesContext(connection) as queries:
@@ -47,4 +48,7 @@ def test_no_selector_writes(project, annotator, lead):
         list(selectors.items_disputed(project=project))
         selectors.item_disputes(item=item)
         selectors.project_counts(project=project)
+        list(selectors.controls_in_force(project=project))
+        selectors.control_accuracy(project=project)
+        selectors.card_revision_id(lease=Assignment(item=item, annotator=annotator, control=True))
     assert writes_in(queries) == []
