@@ -17,7 +17,7 @@ from annotation.models import Annotation, Batch, BatchItem, Item
 from scaling import diagnostics, laws
 from scaling.models import Verdict
 from scaling.verdict import size_label
-from training.models import Prediction, Run, Rung, RungJob
+from training.models import ItemDynamics, Prediction, Run, Rung, RungJob
 from training.services import KNOWN_HYPERPARAMETERS, learning_curve_sizes
 from training.services.label_check import DEFAULT_EPOCHS_FACTOR, DEFAULT_FOLDS, judging_rungs_default
 
@@ -422,6 +422,35 @@ def item_ladder_opinion(*, item: Item) -> dict | None:
     verdict = run_verdict(run=run)
     suspect = next((entry for entry in (verdict.suspects if verdict else []) if entry["item_id"] == item.pk), None)
     return {"run": run, "rows": rows, "suspect": suspect, "whole_batch": bool(run.label_check)}
+
+
+def item_training_dynamics(*, item: Item) -> dict | None:
+    """How the latest run's full fine-tunes saw `item` while training on it, per rung; None if none did.
+
+    Each row: the area under the margin (the label's logit over the best other
+    choice's, averaged over the steps that trained on it), the confidence and
+    the variability of the label's probability (dataset cartography). Available
+    from an ordinary run, before any label check: a label every rung resists
+    (a low or negative area) is worth a second look.
+    """
+    rows = list(
+        ItemDynamics.objects.filter(item=item, rung_job__train_size__isnull=True, rung_job__fold__isnull=True)
+        .order_by("-rung_job__run__created_at", "-rung_job__run_id", "rung_job__rung__order")
+        .values_list("rung_job__run_id", "rung_job__rung__name", "area_under_margin", "confidence", "variability",
+                     "seen")
+    )
+    if not rows:
+        return None
+    latest = rows[0][0]
+    return {
+        "run_id": latest,
+        "rows": [
+            {"rung": rung, "area_under_margin": area, "confidence": confidence, "variability": variability,
+             "seen": seen, "resisted": area < 0}
+            for run_id, rung, area, confidence, variability, seen in rows
+            if run_id == latest
+        ],
+    }
 
 
 def label_check_cost(*, run: Run, folds: int = DEFAULT_FOLDS, epochs_factor: float = DEFAULT_EPOCHS_FACTOR) -> dict:

@@ -27,7 +27,8 @@ def batch_runs(context, batch):
 
 @register.inclusion_tag("scaling/ladder_opinion.html")
 def ladder_opinion(item):
-    return {"opinion": selectors.item_ladder_opinion(item=item), "project": item.project}
+    return {"opinion": selectors.item_ladder_opinion(item=item), "dynamics": selectors.item_training_dynamics(item=item),
+            "project": item.project}
 
 
 @register.inclusion_tag("scaling/annotator_quality.html")

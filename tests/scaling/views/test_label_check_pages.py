@@ -12,7 +12,7 @@ from scaling.services import verdict_compute
 from tests.scaling.factories import NEGATIVE, POSITIVE, finished_flat_run, frozen_noisy_batch, job_finish, make_ladder
 from training import services
 from training.examples import held_out_examples
-from training.models import Run
+from training.models import ItemDynamics, Run
 
 pytestmark = pytest.mark.django_db
 
@@ -157,3 +157,14 @@ def test_regression_blame_reaches_train_items_through_the_label_check(flat, proj
     blame = html[html.index('id="regression-blame"'):]
     assert "Regression blame: batch noisy → revised" in blame and "not in both eval splits" in blame
     assert reverse("annotation:item_review", args=[project.pk, against[0]]) in blame
+
+
+def test_the_review_page_shows_how_each_rung_saw_a_train_item_while_training(flat, project):
+    run = flat["run"]
+    item_id = BatchItem.objects.filter(batch=flat["batch"], split=BatchItem.TRAIN).values_list("item_id", flat=True)[0]
+    for job, area in zip(run.rung_jobs.full().order_by("rung__order"), [0.8, -0.4, -1.5]):
+        ItemDynamics.objects.create(rung_job=job, item_id=item_id, area_under_margin=area, confidence=0.3,
+                                    variability=0.1, seen=2)
+    html = flat["client"].get(reverse("annotation:item_review", args=[project.pk, item_id])).content.decode()
+    dynamics = html[html.index('id="training-dynamics"'):]
+    assert f"run {run.pk}" in dynamics and dynamics.count(">resisted<") == 2 and "-1.50" in dynamics
