@@ -21,6 +21,7 @@ from django.utils import timezone
 from annotation.models import BatchItem
 from training.ml.finetune import TRAINING_RESULT_FILE
 from training.models import ItemDynamics, Prediction, RungJob, Superseded
+from training.services.provenance import worker_mismatch
 from training.services.runs import job_adopt, run_refresh_status, stored_result_for
 
 logger = logging.getLogger(__name__)
@@ -240,6 +241,15 @@ def rung_job_execute(*, job_id: int) -> None:
 def _execute_claimed(job: RungJob) -> None:
     from training.ml.finetune import Cancelled, Diverged
 
+    mismatch = worker_mismatch(job.run.provenance or {})
+    if mismatch:
+        # Another attempt on this worker would differ the same way: fail now, with what to fix.
+        with transaction.atomic():
+            rung_job_finish(job=job, status=RungJob.FAILED, error=(
+                f"this worker runs {mismatch}: start the workers on the release that requested the run, "
+                "then retry the rung"
+            ))
+        return
     try:
         _train_and_score(job)
     except Superseded:

@@ -101,3 +101,22 @@ def hashed_provenance(provenance: dict) -> dict:
     can differ from it; the file digests pin the code itself.
     """
     return {key: value for key, value in provenance.items() if key != "git_commit"}
+
+
+def worker_mismatch(provenance: dict) -> str:
+    """How this process's code and libraries differ from what a run was requested with; "" when they match.
+
+    A run's provenance is taken where it is requested (the web process); the
+    worker that trains it must run the same code and library versions, or its
+    result would not be the one the run's hash names. Runs recorded before
+    provenance held these keys are not checked.
+    """
+    differences = []
+    recorded_code = provenance.get("code_version")
+    if recorded_code and recorded_code != code_version():
+        differences.append(f"code {code_version()} (the run was requested with {recorded_code})")
+    installed = library_versions()
+    for name, version in sorted((provenance.get("libraries") or {}).items()):
+        if installed.get(name, "") != version:
+            differences.append(f"{name} {installed.get(name) or 'not installed'} (the run needs {version})")
+    return "; ".join(differences)

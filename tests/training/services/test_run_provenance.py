@@ -127,3 +127,30 @@ def test_recording_provenance_does_not_import_torch():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
     result = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+@pytest.mark.parametrize(
+    "recorded, named",
+    [
+        ({"libraries": {"torch": "0.0.1"}}, "torch"),
+        ({"code_version": "0123456789abcdef"}, "code"),
+    ],
+)
+def test_a_worker_that_differs_from_the_run_s_provenance_fails_the_rung_and_says_what_differs(
+    batch, ladder, recorded, named
+):
+    run = services.run_request(batch=batch, ladder=ladder)
+    run.provenance = {**run.provenance, **recorded}
+    run.save(update_fields=["provenance"])
+    job = run.rung_jobs.order_by("rung__order").first()
+    services.rung_job_execute(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == job.FAILED and job.attempts == 1
+    assert job.error.startswith(f"this worker runs {named} ") and "retry the rung" in job.error
+    assert not job.predictions.exists() and not job.adapter_path
+
+
+def test_a_worker_on_the_run_s_release_matches_its_provenance(batch, ladder):
+    run = services.run_request(batch=batch, ladder=ladder)
+    assert provenance.worker_mismatch(run.provenance) == ""
+    assert provenance.worker_mismatch({}) == ""

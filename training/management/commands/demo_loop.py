@@ -45,10 +45,13 @@ class Command(BaseCommand):
         parser.add_argument("--wait", type=int, default=3600, help="seconds to wait for the runs")
 
     def say(self, text: str) -> None:
-        self.stdout.write(self.style.HTTP_INFO(f"[loop] {text}"))
+        """A line of the loop's story, stamped with the minutes since the loop started."""
+        minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
+        self.stdout.write(self.style.HTTP_INFO(f"[loop {minutes:02d}:{seconds:02d}] {text}"))
         self.stdout.flush()
 
     def handle(self, *args, project: str, items_per_batch: int, pretrain_steps: int, wait: int, **options):
+        self.started = time.monotonic()
         found = Project.objects.filter(name=project).first()
         if found is None:
             raise CommandError(f"no project named {project!r}")
@@ -112,6 +115,9 @@ class Command(BaseCommand):
                 f"{rung} {f1:.2f}" for rung, f1 in zip(verdict.tuned.get("names", []), verdict.tuned.get("f1", []))
             )
             self.say(f"{name:<16} {verdict.get_kind_display():<24} {scores}")
+        jobs = RungJob.objects.filter(run__batch__project=project)
+        reused = jobs.filter(reused_from__isnull=False).count()
+        self.say(f"{jobs.count()} rung jobs in all: {reused} took a stored result instead of training")
 
     def follow_runs(self, project: Project, wait: int) -> None:
         """Print rungs as they land until every run has ended and has its verdict (label checks included)."""
