@@ -46,7 +46,8 @@ class Command(BaseCommand):
         if not summary:
             raise CommandError(f"run {verdict.run_id} did not check every label: no per-annotator figures")
         writer = csv.DictWriter(
-            self.stdout, fieldnames=["annotator", "labels", "suspects", "suspect_share"], lineterminator="\n"
+            self.stdout, fieldnames=["annotator", "labels", "suspects", "suspect_share", "ladder_agreement"],
+            lineterminator="\n",
         )
         writer.writeheader()
         for entry in summary["annotators"]:
