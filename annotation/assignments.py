@@ -142,14 +142,37 @@ def assignment_claim_next(*, project: Project, annotator, now=None) -> Assignmen
                     _claimable_sql(lock=False, exclude=1),
                     _claimable_params(project, annotator, label_count, now, [item_id]),
                 ) is not None:
-                    return Assignment.objects.create(
-                        item_id=item_id,
-                        annotator=annotator,
-                        leased_at=now,
-                        expires_at=now + timedelta(seconds=project.lease_seconds),
-                    )
+                    return _lease(project=project, item_id=item_id, annotator=annotator, now=now)
                 tried.append(item_id)
     return None
+
+
+def _lease(*, project: Project, item_id: int, annotator, now, control: bool = False) -> Assignment:
+    """Lease the item to the annotator, renewing their lease on it that is still open, if any.
+
+    A lapsed lease was never completed nor released, so it is still the one
+    open lease per annotator and item that the constraint allows, and a second
+    would break it; an undo may also reopen an item twice. The caller holds
+    the item row's lock, as for every lease, so the look-up is exact. A fixed
+    statement: it runs on every claim, and almost always finds nothing.
+    """
+    expires_at = now + timedelta(seconds=project.lease_seconds)
+    open_id = _first_id(
+        f"""
+        SELECT id FROM {Assignment._meta.db_table}
+        WHERE item_id = %s AND annotator_id = %s AND completed_at IS NULL AND released_at IS NULL
+        """,
+        [item_id, annotator.pk],
+    )
+    if open_id is None:
+        return Assignment.objects.create(
+            item_id=item_id, annotator=annotator, leased_at=now, expires_at=expires_at, control=control
+        )
+    lease = Assignment.objects.get(pk=open_id)
+    # A fresh `leased_at` too: `lease_open` resumes the newest lease first.
+    lease.leased_at, lease.expires_at, lease.control = now, expires_at, control
+    lease.save(update_fields=["leased_at", "expires_at", "control"])
+    return lease
 
 
 def _items_answered(*, project: Project, annotator) -> int:
@@ -198,13 +221,7 @@ def _control_claim(*, project: Project, annotator, answered: int, now) -> Assign
     Item.objects.select_for_update().filter(pk=item_id).first()
     if not candidates.filter(pk=item_id).exists():
         return None
-    return Assignment.objects.create(
-        item_id=item_id,
-        annotator=annotator,
-        leased_at=now,
-        expires_at=now + timedelta(seconds=project.lease_seconds),
-        control=True,
-    )
+    return _lease(project=project, item_id=item_id, annotator=annotator, now=now, control=True)
 
 
 def _unseen_controls(*, project: Project, annotator):
@@ -234,21 +251,7 @@ def assignment_reopen(
     """
     now = now or timezone.now()
     Item.objects.select_for_update().filter(pk=item.pk).first()
-    existing = Assignment.objects.filter(
-        item=item, annotator=annotator, completed_at__isnull=True, released_at__isnull=True
-    ).first()
-    if existing is not None:
-        existing.expires_at = now + timedelta(seconds=project.lease_seconds)
-        existing.control = control
-        existing.save(update_fields=["expires_at", "control"])
-        return existing
-    return Assignment.objects.create(
-        item=item,
-        annotator=annotator,
-        leased_at=now,
-        expires_at=now + timedelta(seconds=project.lease_seconds),
-        control=control,
-    )
+    return _lease(project=project, item_id=item.pk, annotator=annotator, now=now, control=control)
 
 
 @transaction.atomic

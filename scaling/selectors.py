@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotation.models import Annotation, Batch, BatchItem, Item
@@ -43,10 +43,16 @@ def latest_run(*, project, batch: Batch | None = None) -> Run | None:
 
 
 def runs_missing_a_verdict() -> list[int]:
-    """Ids of final runs without a verdict that should have one by now."""
+    """Ids of final runs without a verdict that should have one by now.
+
+    A run whose verdict failed to compute waits until its `verdict_retry_at`;
+    once that is cleared (the attempts are used up) it is left alone.
+    """
+    now = timezone.now()
     return list(
         Run.objects.exclude(status__in=Run.OPEN_STATUSES)
-        .filter(verdict__isnull=True, finished_at__lt=timezone.now() - VERDICT_GRACE)
+        .filter(verdict__isnull=True, finished_at__lt=now - VERDICT_GRACE)
+        .filter(Q(verdict_failures=0) | Q(verdict_retry_at__lte=now))
         .values_list("pk", flat=True)
     )
 
@@ -76,25 +82,36 @@ def verdict_banner(*, project, batch: Batch | None = None, run: Run | None = Non
     """What the banner says: the verdict of `run`, else the latest run of the batch or project.
 
     `finished` is true once nothing more can change: no run, or a final run
-    with its verdict stored.
+    with its verdict stored or whose verdict failed too often to be tried
+    again. `verdict_failed`: a final run without a verdict, whose last
+    computation failed (`Run.verdict_error`).
     """
     scope = "run" if run is not None else ("batch" if batch is not None else "project")
     run = run or latest_run(project=project, batch=batch)
     verdict = run_verdict(run=run)
     jobs = list(run.rung_jobs.values_list("status", flat=True)) if run is not None else []
+    verdict_failed = run is not None and run.is_final and verdict is None and run.verdict_failures > 0
+    if verdict is not None:
+        kind = verdict.kind
+    elif run is not None:
+        kind = "verdict_failed" if verdict_failed else "training"
+    else:
+        kind = "none"
     return {
         "project": project,
         "scope": scope,
         "batch": batch,
         "run": run,
         "verdict": verdict,
+        "verdict_failed": verdict_failed,
         "proposals": rerun_proposals(verdict=verdict) if verdict else [],
         "gain": ladder_gain(verdict=verdict),
-        "kind": verdict.kind if verdict else ("training" if run is not None else "none"),
+        "kind": kind,
         "rungs_done": sum(status == RungJob.DONE for status in jobs),
         "rungs_total": len(jobs),
         "suspect_count": len(verdict.suspects) if verdict else 0,
-        "finished": run is None or (run.is_final and verdict is not None),
+        "finished": run is None
+        or (run.is_final and (verdict is not None or (verdict_failed and run.verdict_retry_at is None))),
         "poll_seconds": BANNER_POLL_SECONDS,
     }
 

@@ -7,10 +7,12 @@ and diagnostics.py, which know nothing of Django.
 import logging
 import math
 from collections import defaultdict
+from datetime import timedelta
 
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from annotation.models import BatchItem, Project
 from scaling import diagnostics, laws, selection, verdict
@@ -23,6 +25,10 @@ from training.models import Prediction, Run, RungJob
 logger = logging.getLogger(__name__)
 
 MIN_RUNGS_FOR_A_VERDICT = 2
+# A bug or bad data fails a verdict every time: the sweep tries again after a
+# doubling wait (10, 20, 40, 80 minutes) and gives up after the fifth failure.
+VERDICT_RETRY_AFTER = timedelta(minutes=10)
+VERDICT_ATTEMPTS = 5
 
 
 def larger_half(rungs: int) -> int:
@@ -247,6 +253,36 @@ def _message(
     return " ".join(parts)
 
 
+def verdict_attempt(*, run_id: int, now=None) -> Verdict | None:
+    """`verdict_compute` as a worker runs it: a failure is recorded on the run, then raised again.
+
+    The run keeps the error, which its page shows, and when the recovery
+    sweep (`selectors.runs_missing_a_verdict`) may try again: VERDICT_RETRY_AFTER
+    after the first failure, twice as long after each next one, and never
+    after VERDICT_ATTEMPTS. A verdict stored clears the record.
+    """
+    try:
+        return verdict_compute(run_id=run_id)
+    except Exception as error:
+        _verdict_failure_record(run_id=run_id, error=error, now=now or timezone.now())
+        raise
+
+
+@transaction.atomic
+def _verdict_failure_record(*, run_id: int, error: Exception, now) -> None:
+    run = Run.objects.select_for_update().filter(pk=run_id).first()
+    if run is None:  # deleted since the task was queued
+        return
+    run.verdict_failures += 1
+    run.verdict_error = f"{type(error).__name__}: {error}"
+    run.verdict_retry_at = (
+        now + VERDICT_RETRY_AFTER * 2 ** (run.verdict_failures - 1)
+        if run.verdict_failures < VERDICT_ATTEMPTS
+        else None
+    )
+    run.save(update_fields=["verdict_failures", "verdict_error", "verdict_retry_at"])
+
+
 @transaction.atomic
 def verdict_compute(*, run_id: int) -> Verdict | None:
     """Compute and store the run's verdict; recomputing replaces it (idempotent)."""
@@ -322,6 +358,9 @@ def verdict_compute(*, run_id: int) -> Verdict | None:
             suspects=suspects,
         )
     found, _ = Verdict.objects.update_or_create(run=run, defaults=fields)
+    if run.verdict_failures:
+        # Stored at last: the sweep has nothing left to try, the run page no error to show.
+        Run.objects.filter(pk=run.pk).update(verdict_failures=0, verdict_error="", verdict_retry_at=None)
     if label_check_is_due(run=run, kind=found.kind):
         label_check_start(run=run)
     return found

@@ -5,6 +5,6 @@ from celery import shared_task
 
 @shared_task(name="scaling.verdict_compute", acks_late=True)
 def verdict_compute_task(run_id: int, **kwargs) -> None:
-    from scaling.services import verdict_compute
+    from scaling.services import verdict_attempt
 
-    verdict_compute(run_id=run_id)
+    verdict_attempt(run_id=run_id)

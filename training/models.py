@@ -121,6 +121,11 @@ class Run(models.Model):
     rung_overrides = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Failed computations of the run's verdict since the last stored one (scaling.services.verdict_attempt):
+    # how many, the last error, and when the recovery sweep may try again (None once it has given up).
+    verdict_failures = models.PositiveSmallIntegerField(default=0)
+    verdict_error = models.TextField(blank=True)
+    verdict_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -222,6 +222,16 @@ class TestLabelling:
         assert Assignment.objects.get(pk=first["id"]).released_at is not None
         assert annotator.post(p(world, "/assignments/next")).json()["item"]["id"] != first["item"]["id"]
 
+    @pytest.mark.covers("POST /api/v1/projects/{project_id}/assignments/next")
+    def test_an_own_lapsed_lease_is_given_back_renewed(self, api, world):
+        annotator = api.as_user(world["keys"][ANNOTATOR])
+        first = annotator.post(p(world, "/assignments/next")).json()
+        Assignment.objects.filter(pk=first["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+        again = annotator.post(p(world, "/assignments/next"))
+        assert again.status_code == 200
+        assert (again.json()["id"], again.json()["item"]["id"]) == (first["id"], first["item"]["id"])
+        assert Assignment.objects.get(pk=first["id"]).expires_at > timezone.now()
+
     @pytest.mark.covers("POST /api/v1/projects/{project_id}/items/{item_id}/review")
     def test_a_review_on_a_stale_revision_is_409_with_the_current_one(self, api, world):
         lead = api.as_user(world["keys"][LEAD])

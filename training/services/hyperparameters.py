@@ -2,7 +2,8 @@
 
 `hyperparameters_validate` is the one check for every caller (the API, the
 run-start and re-run forms, scripts): `run_request` and `rung_rerun` call it
-before they write anything, so a value it refuses never reaches a worker.
+before they write anything, and `ladder_register` for each rung's own, so a
+value it refuses never reaches a worker.
 """
 
 import math
@@ -55,6 +56,10 @@ NUMERIC_HYPERPARAMETERS: dict[str, Bounds] = {
 SCHEDULERS = ("cosine", "constant")
 ALL_LINEAR = "all-linear"
 KNOWN_HYPERPARAMETERS = (*NUMERIC_HYPERPARAMETERS, "processes", "scheduler", "target_modules")
+# Set when a rung is registered, never by a run: the modules trained in full
+# beside the adapters (the demo ladder's tied lm_head, which a checkpoint's
+# safetensors need not hold, so the names are not checked against them).
+RUNG_HYPERPARAMETERS = ("modules_to_save",)
 
 
 def queue_processes(queue: str) -> int:
@@ -108,12 +113,24 @@ def _target_modules(value, rungs: list[Rung]) -> str | list[str]:
     return list(value)
 
 
-def hyperparameters_validate(values, *, rungs: Iterable[Rung]) -> dict:
+def _modules_to_save(value) -> list[str]:
+    # Names, which peft matches as the ends of module paths; never patterns.
+    if not isinstance(value, list) or not value or not all(isinstance(name, str) and name for name in value):
+        raise ValueError(f"modules_to_save: give a list of module names, not {value!r}")
+    if len(set(value)) != len(value):
+        raise ValueError("modules_to_save: a module is named twice")
+    return list(value)
+
+
+def hyperparameters_validate(values, *, rungs: Iterable[Rung], registering: bool = False) -> dict:
     """The values, typed, if every key is known and every value in range for each of `rungs`.
 
-    Raises HyperparameterError naming every refused field at once.
+    `registering`: a rung's own values, given when it is registered, which
+    may also set `RUNG_HYPERPARAMETERS`. Raises HyperparameterError naming
+    every refused field at once.
     """
     rungs = list(rungs)
+    known = (*KNOWN_HYPERPARAMETERS, *RUNG_HYPERPARAMETERS) if registering else KNOWN_HYPERPARAMETERS
     if not isinstance(values, dict):
         raise HyperparameterError({"hyperparameters": [f"hyperparameters: give an object, not {values!r}"]})
     cleaned, errors = {}, {}
@@ -130,8 +147,10 @@ def hyperparameters_validate(values, *, rungs: Iterable[Rung]) -> dict:
                 cleaned[name] = value
             elif name == "target_modules":
                 cleaned[name] = _target_modules(value, rungs)
+            elif name == "modules_to_save" and registering:
+                cleaned[name] = _modules_to_save(value)
             else:
-                raise ValueError(f"unknown hyper-parameter {name!r}; known: {', '.join(KNOWN_HYPERPARAMETERS)}")
+                raise ValueError(f"unknown hyper-parameter {name!r}; known: {', '.join(known)}")
         except ValueError as error:
             errors[str(name)] = [str(error)]
     if errors:

@@ -6,34 +6,39 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from training.checkpoints import CheckpointError, checkpoint_inspect
-from training.models import Ladder, Rung
+from training.models import CPU, Ladder, Rung
 from training.services.checkpoints import rung_checkpoint_facts
+from training.services.hyperparameters import HyperparameterError, hyperparameters_validate
 
 
 @transaction.atomic
 def ladder_register(*, name: str, rungs: list[dict], projects=(), description: str = "") -> Ladder:
-    """Create or update a ladder from [{"name", "path", "parameters", "size_class", "hyperparameters"?}]."""
+    """Create or update a ladder from [{"name", "path", "parameters", "size_class", "hyperparameters"?}].
+
+    Every rung is checked before anything is written: a path that is not a
+    directory, or hyper-parameters `hyperparameters_validate` refuses, raise
+    ValidationError naming the rung and the field, and no row changes. The
+    hyper-parameters are stored as that check types them.
+    """
     if not rungs:
         raise ValidationError({"rungs": "a ladder needs at least one rung"})
+    ordered = _rungs_checked(sorted(rungs, key=lambda rung: rung["parameters"]))
     ladder, _ = Ladder.objects.get_or_create(name=name, defaults={"description": description})
-    ordered = sorted(rungs, key=lambda rung: rung["parameters"])
-    for order, spec in enumerate(ordered):
-        if not Path(spec["path"]).is_dir():
-            raise ValidationError({"path": f"rung {spec['name']!r}: {spec['path']} is not a directory"})
-        Rung.objects.update_or_create(
-            ladder=ladder,
-            name=spec["name"],
-            defaults={
-                "order": order + 1000,
-                "checkpoint_path": spec["path"],
-                "parameters": spec["parameters"],
-                "size_class": spec.get("size_class", "cpu"),
-                "hyperparameters": spec.get("hyperparameters", {}),
-            },
-        )
+    for order, checked in enumerate(ordered):
+        defaults = {
+            "order": order + 1000,
+            "checkpoint_path": checked.checkpoint_path,
+            "parameters": checked.parameters,
+            "size_class": checked.size_class,
+            "hyperparameters": checked.hyperparameters,
+        }
+        if checked.checkpoint_facts:
+            # Read to check `target_modules`: kept, so the weights are not hashed twice.
+            defaults["checkpoint_facts"] = checked.checkpoint_facts
+        Rung.objects.update_or_create(ladder=ladder, name=checked.name, defaults=defaults)
     # Two passes keep (ladder, order) unique while orders shift.
-    for order, spec in enumerate(ordered):
-        Rung.objects.filter(ladder=ladder, name=spec["name"]).update(order=order)
+    for order, checked in enumerate(ordered):
+        Rung.objects.filter(ladder=ladder, name=checked.name).update(order=order)
     # The checkpoints are hashed now, once, rather than on the first run request.
     for rung in ladder.rungs.all():
         rung_checkpoint_facts(rung=rung)
@@ -42,13 +47,41 @@ def ladder_register(*, name: str, rungs: list[dict], projects=(), description: s
     return ladder
 
 
+def _rungs_checked(specs: list[dict]) -> list[Rung]:
+    """The rungs as unsaved rows with their hyper-parameters typed, or ValidationError naming
+    every refused rung and field."""
+    checked, problems = [], {}
+    for spec in specs:
+        rung = Rung(
+            name=spec["name"],
+            checkpoint_path=spec["path"],
+            parameters=spec["parameters"],
+            size_class=spec.get("size_class", CPU),
+        )
+        checked.append(rung)
+        if not Path(rung.checkpoint_path).is_dir():
+            problems.setdefault("path", []).append(f"rung {rung.name!r}: {rung.checkpoint_path} is not a directory")
+            continue
+        try:
+            rung.hyperparameters = hyperparameters_validate(
+                spec.get("hyperparameters", {}), rungs=[rung], registering=True
+            )
+        except HyperparameterError as refused:
+            for field, messages in refused.message_dict.items():
+                problems.setdefault(field, []).extend(f"rung {rung.name!r}: {message}" for message in messages)
+    if problems:
+        raise ValidationError(problems)
+    return checked
+
+
 def ladder_register_checkpoints(*, name: str, directories: list, projects=(), hyperparameters=None,
                                 description: str = "") -> Ladder:
     """Register a ladder of checkpoint directories, each inspected (config, weights' headers, tokenizer).
 
     Every directory is checked before anything is written: one that is not a
     loadable causal LM raises ValidationError naming it, and no row changes.
-    `hyperparameters` maps a directory (as given, or its str) to that rung's overrides.
+    `hyperparameters` maps a directory (as given, or its str) to that rung's overrides, checked as
+    `ladder_register` checks them.
     Rung names are the directories' names; rungs are ordered by parameter count.
     """
     if not directories:

@@ -79,6 +79,32 @@ class TestClaim:
         assert assignments.assignment_claim_next(project=project, annotator=bob).item_id == items[0].pk
 
 
+class TestLapsedOwnLease:
+    def test_the_item_of_an_own_lapsed_lease_is_served_again_on_the_same_lease(self, project, annotator):
+        (item,) = make_items(project, 1)
+        lease = assignments.assignment_claim_next(project=project, annotator=annotator)
+        later = lease.expires_at + timedelta(seconds=1)
+        again = assignments.assignment_claim_next(project=project, annotator=annotator, now=later)
+        assert (again.pk, again.item_id) == (lease.pk, item.pk)
+        assert (again.leased_at, again.expires_at) == (later, later + timedelta(seconds=project.lease_seconds))
+        assert Assignment.objects.filter(item=item, annotator=annotator).count() == 1
+        services.item_annotate(item=item, annotator=annotator, option="extraction")
+        assert not Annotation.objects.get(item=item).late
+
+    def test_an_undo_over_a_lapsed_reopened_lease_comes_before_later_leases(self, project, annotator):
+        first, _ = make_items(project, 2)
+        services.item_annotate(item=first, annotator=annotator, option="extraction")
+        reopened, _ = assignments.assignment_reopen_last(project=project, annotator=annotator)
+        later = reopened.expires_at + timedelta(seconds=1)
+        nxt = assignments.assignment_claim_next(project=project, annotator=annotator, now=later)
+        assert nxt.item_id != first.pk
+        undo_at = later + timedelta(seconds=1)
+        again, _ = assignments.assignment_reopen_last(project=project, annotator=annotator, now=undo_at)
+        assert (again.pk, again.leased_at) == (reopened.pk, undo_at)
+        resumed = assignments.assignment_claim_next(project=project, annotator=annotator, now=undo_at)
+        assert resumed.pk == reopened.pk
+
+
 class TestOverlap:
     def test_exactly_k_distinct_annotators_get_each_item(self, project):
         project.overlap = 2

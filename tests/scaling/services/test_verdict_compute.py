@@ -3,8 +3,10 @@
 import random
 
 import pytest
+from django.utils import timezone
 
 from annotation.models import Annotation, Batch, BatchItem
+from scaling import services as scaling_services
 from scaling.models import Verdict
 from scaling.services import verdict_compute
 from tests.annotation.assignments.test_assignment_claim import make_items
@@ -134,3 +136,36 @@ class TestOneDecisionForKindAndMessage:
         assert verdict.diagnostics["rungs"]["kind"] == "too_few_items"
         assert verdict.diagnostics["rungs"]["proposed_changes"] == []
         assert f"about {verdict.tuned['items_needed']} more would decide" in verdict.message
+
+
+class TestFailedVerdicts:
+    def test_a_failure_is_recorded_on_the_run_with_a_doubling_wait_and_given_up_at_last(
+        self, project, annotator, monkeypatch
+    ):
+        run = make_run(project, annotator, accuracies=[0.6, 0.9], n_items=20)
+
+        def broken(**kwargs):
+            raise KeyError("r1")
+
+        monkeypatch.setattr(scaling_services, "run_eval_arrays", broken)
+        now = timezone.now()
+        for attempt in range(1, scaling_services.VERDICT_ATTEMPTS + 1):
+            with pytest.raises(KeyError):
+                scaling_services.verdict_attempt(run_id=run.pk, now=now)
+            run.refresh_from_db()
+            assert (run.verdict_failures, run.verdict_error) == (attempt, "KeyError: 'r1'")
+            if attempt < scaling_services.VERDICT_ATTEMPTS:
+                assert run.verdict_retry_at == now + scaling_services.VERDICT_RETRY_AFTER * 2 ** (attempt - 1)
+        assert run.verdict_retry_at is None
+        assert not Verdict.objects.filter(run=run).exists()
+
+    def test_a_verdict_stored_clears_the_failure(self, project, annotator, monkeypatch):
+        run = make_run(project, annotator, accuracies=[0.6, 0.9], n_items=20)
+        with monkeypatch.context() as patched:
+            patched.setattr(scaling_services, "run_eval_arrays", lambda **kwargs: 1 / 0)
+            with pytest.raises(ZeroDivisionError):
+                scaling_services.verdict_attempt(run_id=run.pk)
+        verdict = scaling_services.verdict_attempt(run_id=run.pk)
+        run.refresh_from_db()
+        assert verdict.run_id == run.pk
+        assert (run.verdict_failures, run.verdict_error, run.verdict_retry_at) == (0, "", None)

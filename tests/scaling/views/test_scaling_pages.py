@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from scaling import services as scaling_services
 from scaling.services import verdict_compute
 from tests.scaling.factories import make_batch, make_labelled_items, make_ladder, make_run
 from training.models import Run, RungJob
@@ -81,6 +82,31 @@ def test_the_banner_polls_while_training_and_stops_with_286_once_judged(lead_cli
     judged = lead_client.get(url, headers={"HX-Request": "true"})
     assert judged.status_code == 286 and b"hx-trigger" not in judged.content
     assert b"F1 rises with size" in judged.content
+
+
+def test_a_verdict_that_failed_shows_its_error_where_the_verdict_goes_and_polling_ends_once_given_up(
+    lead_client, project, verdict, monkeypatch
+):
+    run_id = verdict.run_id
+    verdict.delete()
+
+    def bad_data(**kwargs):
+        raise ValueError("no eval split")
+
+    monkeypatch.setattr(scaling_services, "run_eval_arrays", bad_data)
+    with pytest.raises(ValueError):
+        scaling_services.verdict_attempt(run_id=run_id)
+    page = lead_client.get(reverse("runs:run_detail", args=[project.pk, run_id])).content.decode()
+    assert 'class="banner banner-verdict_failed"' in page
+    assert "its verdict could not be computed" in page and "ValueError: no eval split" in page
+    assert "tried again after" in page
+    banner = reverse("scaling:verdict_banner", args=[project.pk]) + f"?run={run_id}"
+    waiting = lead_client.get(banner, headers={"HX-Request": "true"})
+    assert waiting.status_code == 200 and b"hx-trigger" in waiting.content
+    Run.objects.filter(pk=run_id).update(verdict_failures=scaling_services.VERDICT_ATTEMPTS, verdict_retry_at=None)
+    given_up = lead_client.get(banner, headers={"HX-Request": "true"})
+    assert given_up.status_code == 286 and b"hx-trigger" not in given_up.content
+    assert b"not tried again" in given_up.content
 
 
 def test_the_suspect_queue_links_each_item_to_its_review(lead_client, project, verdict):

@@ -7,13 +7,16 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
+from tests.training.factories import write_checkpoint
 from tests.training.tiny_checkpoints import write_tiny_checkpoint
 from training import services
 from training.checkpoints import (
     CPU_MAX_PARAMETERS,
     GPU_SMALL_MAX_PARAMETERS,
+    PRESET_LADDERS,
     QWEN25_DEFAULT_LR,
     QWEN25_FIXED_LR,
+    PresetRung,
     checkpoint_inspect,
     size_class_for,
 )
@@ -134,3 +137,77 @@ def test_the_preset_with_nothing_under_the_root_is_an_error(tmp_path):
     with pytest.raises(CommandError, match=f"no qwen2.5 checkpoint directory under {tmp_path}"):
         call_command("ladder_register", "qwen", "--preset", "qwen2.5", "--root", str(tmp_path))
     assert not Ladder.objects.exists()
+
+
+@pytest.fixture
+def rung_specs(tmp_path, settings):
+    """Two rungs for `ladder_register`, with checkpoints whose module names can be read."""
+    settings.TRAINING_QUEUE_PROCESSES = {CPU: 1, GPU_LARGE: 8}
+    return [
+        {"name": "small", "path": str(write_checkpoint(tmp_path / "small")), "parameters": 10**6, "size_class": CPU},
+        {"name": "large", "path": str(write_checkpoint(tmp_path / "large")), "parameters": 10**9,
+         "size_class": GPU_LARGE},
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("values, field", [
+    ({"lr": 1e12}, "lr"),
+    ({"epochs": True}, "epochs"),
+    ({"r": 2.5}, "r"),
+    ({"processes": 2}, "processes"),
+    ({"scheduler": "linear"}, "scheduler"),
+    ({"target_modules": ["q_proj", "lm_head"]}, "target_modules"),
+    ({"modules_to_save": "lm_head"}, "modules_to_save"),
+    ({"learning_rate": 2e-4}, "learning_rate"),
+])
+def test_a_rung_s_bad_hyperparameter_is_refused_naming_rung_and_field_and_nothing_is_written(
+    rung_specs, values, field
+):
+    rung_specs[0]["hyperparameters"] = values
+    with pytest.raises(ValidationError) as refused:
+        services.ladder_register(name="checked", rungs=rung_specs)
+    assert list(refused.value.message_dict) == [field]
+    assert all(message.startswith("rung 'small': ") and field in message for message in refused.value.messages)
+    assert not Ladder.objects.exists() and not Rung.objects.exists()
+
+
+@pytest.mark.django_db
+def test_every_rung_is_checked_before_a_ladder_is_changed(rung_specs):
+    services.ladder_register(name="checked", rungs=rung_specs)
+    rung_specs[0]["hyperparameters"] = {"lr": 0}
+    rung_specs[1]["hyperparameters"] = {"lr": 2.0, "processes": 9}
+    rung_specs.append({"name": "extra", "path": rung_specs[0]["path"], "parameters": 10**7})
+    with pytest.raises(ValidationError) as refused:
+        services.ladder_register(name="checked", rungs=rung_specs)
+    assert refused.value.message_dict == {
+        "lr": ["rung 'small': lr: 0 is out of range; allowed: (0, 1]",
+               "rung 'large': lr: 2 is out of range; allowed: (0, 1]"],
+        "processes": ["rung 'large': processes: 9 is out of range; allowed: [1, 8]"],
+    }
+    assert [(rung.name, rung.hyperparameters) for rung in Rung.objects.order_by("order")] == [
+        ("small", {}), ("large", {})
+    ]
+
+
+@pytest.mark.django_db
+def test_a_rung_s_hyperparameters_are_stored_typed(rung_specs):
+    rung_specs[0]["hyperparameters"] = {"r": 16.0, "epochs": 2, "modules_to_save": ["lm_head"]}
+    rung_specs[1]["hyperparameters"] = {"processes": 8, "target_modules": ["q_proj", "v_proj"]}
+    ladder = services.ladder_register(name="checked", rungs=rung_specs)
+    small, large = ladder.rungs.order_by("order")
+    assert small.hyperparameters == {"r": 16, "epochs": 2.0, "modules_to_save": ["lm_head"]}
+    assert isinstance(small.hyperparameters["r"], int)
+    assert large.hyperparameters == {"processes": 8, "target_modules": ["q_proj", "v_proj"]}
+    assert large.checkpoint_facts["modules"] == ["down_proj", "embed_tokens", "q_proj", "v_proj"]
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_a_preset_rung_s_bad_hyperparameter_and_writes_nothing(qwen_root, monkeypatch, settings):
+    settings.TRAINING_QUEUE_PROCESSES = {CPU: 1}
+    sharded = [PresetRung("0.5B", {"lr": QWEN25_DEFAULT_LR}), PresetRung("3B", {"lr": QWEN25_FIXED_LR, "processes": 4})]
+    monkeypatch.setitem(PRESET_LADDERS, "qwen2.5", ("Qwen2.5", sharded))
+    with pytest.raises(CommandError) as refused:
+        call_command("ladder_register", "qwen", "--preset", "qwen2.5", "--root", str(qwen_root))
+    assert str(refused.value) == "rung 'Qwen2.5-3B-Instruct': processes: 4 is out of range; allowed: [1, 1]"
+    assert not Ladder.objects.exists() and not Rung.objects.exists()

@@ -8,7 +8,7 @@ from annotation.simulation import annotators_simulate
 from scaling.models import Verdict
 from tests.training.services.test_run_on_worker import FAST, labelled_project, register, wait_for  # noqa: F401
 from training import services
-from training.models import Run, RungJob
+from training.models import Run, Rung, RungJob
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -17,11 +17,10 @@ def test_a_diverging_rung_fails_with_its_reason_and_the_verdict_names_it(
     celery_worker_process, labelled_project, tiny_ladder
 ):
     broken = tiny_ladder[1]["name"]
-    rungs = [
-        {**rung, "size_class": "cpu", "hyperparameters": {**FAST, "lr": 1e12} if rung["name"] == broken else FAST}
-        for rung in tiny_ladder
-    ]
+    rungs = [{**rung, "size_class": "cpu", "hyperparameters": FAST} for rung in tiny_ladder]
     ladder = services.ladder_register(name="diverging", rungs=rungs, projects=[])
+    # Registration refuses an lr this far out of bounds: written past it, so that the rung diverges.
+    Rung.objects.filter(ladder=ladder, name=broken).update(hyperparameters={**FAST, "lr": 1e12})
     result = annotators_simulate(project=labelled_project, accuracy=1.0, limit=160, seed=5, batch_name="fifth")
     run = services.run_request(batch=Batch.objects.get(pk=result.batch_id), ladder=ladder)
     run = wait_for(lambda: Run.objects.filter(pk=run.pk, status__in=[Run.DONE, Run.FAILED]).first(), 240, "the run")
