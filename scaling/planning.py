@@ -40,7 +40,8 @@ MIN_POINTS = 4
 BOOTSTRAP_SAMPLES = 200
 INTERVAL_PERCENTILES = (10.0, 90.0)
 LABEL_MULTIPLES = (1, 2, 4, 8)
-RECTIFIED_PARAMETERS = 4
+# Both laws have four parameters.
+FITTED_PARAMETERS = 4
 
 # D_l = c · s^β with s the sizes' geometric mean; log c and log β on these grids.
 _LOG_C_GRID = np.linspace(-12.0, 12.0, 25)
@@ -276,6 +277,33 @@ class CurveForecast:
         }
 
 
+def _relative_errors(standard_errors: np.ndarray | None, fitted: np.ndarray) -> np.ndarray | None:
+    """Standard errors relative to the fitted losses; None unless every one is a number and some are above 0."""
+    if standard_errors is None:
+        return None
+    relative = np.asarray(standard_errors, dtype=float) / fitted
+    return relative if np.all(np.isfinite(relative)) and np.any(relative > 0) else None
+
+
+def _bootstrap_noise(residuals: np.ndarray, standard_errors: np.ndarray | None, samples: int, seed: int):
+    """Relative noise for `samples` redraws of the points, and what it came from; (None, None) when there is none.
+
+    From whichever spread is larger: the residuals, centred, resampled and
+    inflated by √(n / (n − 4)) for the four fitted parameters (none with four
+    points or fewer), or each point's own standard error.
+    """
+    count = len(residuals)
+    inflation = math.sqrt(count / (count - FITTED_PARAMETERS)) if count > FITTED_PARAMETERS else 0.0
+    residual_spread = float(np.sqrt(np.mean(residuals**2))) * inflation
+    measured_spread = float(np.sqrt(np.mean(standard_errors**2))) if standard_errors is not None else 0.0
+    if residual_spread == 0.0 and measured_spread == 0.0:
+        return None, None
+    rng = np.random.default_rng(seed)
+    if residual_spread >= measured_spread:
+        return rng.choice((residuals - residuals.mean()) * inflation, size=(samples, count)), "residuals"
+    return rng.normal(0.0, 1.0, size=(samples, count)) * standard_errors, "standard errors"
+
+
 def forecast_curve(
     sizes: Sequence[float],
     losses: Sequence[float],
@@ -291,7 +319,8 @@ def forecast_curve(
     curve, with relative noise from whichever is larger: the fit's residuals
     (resampled, inflated by √(n / (n − 4)) for the four fitted parameters;
     only possible with more than four points) or each point's own standard
-    error (`standard_errors`, e.g. of the mean over eval items); then refits.
+    error (`standard_errors`, e.g. of the mean over eval items; None for
+    unknown); then refits.
     """
     size_array = np.asarray(sizes, dtype=float).ravel()
     loss_array = np.asarray(losses, dtype=float).ravel()
@@ -316,31 +345,20 @@ def forecast_curve(
     rmse_log = float(np.sqrt(np.mean((np.log(loss_array) - np.log(fitted)) ** 2)))
 
     count = len(size_array)
-    residual_scale = math.sqrt(count / (count - RECTIFIED_PARAMETERS)) if count > RECTIFIED_PARAMETERS else None
     measured = None
     if standard_errors is not None:
         errors = np.asarray(standard_errors, dtype=float).ravel()
         if len(errors) == len(usable):
-            measured = errors[usable][order] / fitted
-            measured = None if not np.all(np.isfinite(measured)) or not np.any(measured > 0) else measured
-    residual_spread = float(np.sqrt(np.mean(relative**2))) * residual_scale if residual_scale else 0.0
-    measured_spread = float(np.sqrt(np.mean(measured**2))) if measured is not None else 0.0
-    if residual_spread == 0.0 and measured_spread == 0.0:
+            measured = errors[usable][order]
+    noise, source = _bootstrap_noise(relative, _relative_errors(measured, fitted), samples, seed)
+    if noise is None:
         return CurveForecast(
             *plain, params=params, rmse_log=rmse_log,
             interval_reason=(
-                f"no interval: {count} points fit the law's {RECTIFIED_PARAMETERS} parameters exactly "
+                f"no interval: {count} points fit the law's {FITTED_PARAMETERS} parameters exactly "
                 "and the losses carry no standard errors"
             ),
         )
-    rng = np.random.default_rng(seed)
-    if residual_spread >= measured_spread:
-        centred = (relative - relative.mean()) * residual_scale
-        noise = rng.choice(centred, size=(samples, count), replace=True)
-        source = "residuals"
-    else:
-        noise = rng.normal(0.0, 1.0, size=(samples, count)) * measured
-        source = "standard errors"
     # A draw can never make a loss negative: floor it at a hundredth of the fitted value.
     replicates = fitted * np.maximum(1.0 + noise, 0.01)
     return CurveForecast(
@@ -489,19 +507,22 @@ def joint_fit(
     data_sizes: Sequence[float],
     losses: Sequence[float],
     *,
+    standard_errors: Sequence[float] | None = None,
     samples: int = BOOTSTRAP_SAMPLES,
     seed: int = 0,
 ) -> JointFit:
     """Fit L(X, D) = A · X^(−α) · D^(−β) + E (arXiv 2402.17193) to every measured (rung, train size) loss.
 
     The same law as `laws.fit_multiplicative`, fitted by variable projection on
-    relative error (fast enough to bootstrap); refits resample the residuals,
-    inflated by √(n / (n − 4)). Needs more than `MIN_POINTS` points, over at
-    least two model sizes and two data sizes.
+    relative error (fast enough to bootstrap); the refits redraw the points as
+    `forecast_curve` does. Needs more than `MIN_POINTS` points, over at least
+    two model sizes and two data sizes.
     """
     xs, ds, ys = (np.asarray(values, dtype=float).ravel() for values in (model_sizes, data_sizes, losses))
     if not len(xs) == len(ds) == len(ys):
         raise ValueError(f"{len(xs)} model sizes, {len(ds)} data sizes and {len(ys)} losses")
+    if standard_errors is not None and len(standard_errors) != len(ys):
+        raise ValueError(f"{len(standard_errors)} standard errors for {len(ys)} losses")
     keep = np.isfinite(xs) & np.isfinite(ds) & np.isfinite(ys) & (xs > 0) & (ds > 0) & (ys > 0)
     xs, ds, ys = xs[keep], ds[keep], ys[keep]
     count = len(ys)
@@ -512,14 +533,16 @@ def joint_fit(
     point = _fit_multiplicative_many(xs, ds, ys[None, :])[0]
     params = {"A": float(point[0]), "alpha": float(point[1]), "beta": float(point[2]), "E": float(point[3])}
     fitted = multiplicative_loss(params, xs, ds)
-    relative = (ys - fitted) / fitted
-    centred = (relative - relative.mean()) * math.sqrt(count / (count - 4))
-    noise = np.random.default_rng(seed).choice(centred, size=(samples, count), replace=True)
+    measured = None if standard_errors is None else np.asarray(standard_errors, dtype=float).ravel()[keep]
+    noise, _ = _bootstrap_noise((ys - fitted) / fitted, _relative_errors(measured, fitted), samples, seed)
     return JointFit(
         params,
         rmse_log=float(np.sqrt(np.mean((np.log(ys) - np.log(fitted)) ** 2))),
         n_points=count,
-        replicates=_fit_multiplicative_many(xs, ds, fitted * np.maximum(1.0 + noise, 0.01)),
+        replicates=(
+            np.empty((0, 4)) if noise is None
+            else _fit_multiplicative_many(xs, ds, fitted * np.maximum(1.0 + noise, 0.01))
+        ),
     )
 
 

@@ -420,10 +420,12 @@ def run_planning(*, verdict: Verdict | None, target_loss: float | None = None,
         })
 
     points = [
-        (sizes[name], point[0], point[1]) for name, entry in curves.items() if name in sizes
-        for point in entry["points"]
+        (sizes[name], point[0], point[1], error)
+        for name, entry in curves.items() if name in sizes
+        for point, error in zip(entry["points"], entry.get("stderr") or [None] * len(entry["points"]))
     ]
-    joint = planning.joint_fit(*zip(*points)) if points else planning.joint_fit([], [], [])
+    model_sizes, data_sizes, losses, errors = (list(column) for column in zip(*points)) if points else ([],) * 4
+    joint = planning.joint_fit(model_sizes, data_sizes, losses, standard_errors=errors)
     costs, run_cost = _rung_costs(run, full)
     budget = budget_seconds or run_cost
     options = None

@@ -173,6 +173,14 @@ class TestPlanOptions:
         ]
         assert sum(inside) >= 0.8 * len(inside)
 
+    def test_standard_errors_give_an_exact_grid_an_interval(self):
+        xs, ds, ys = grid(sigma=0.0)
+        joint = planning.joint_fit(xs, ds, ys, standard_errors=0.01 * ys)
+        estimate = joint.loss_at(LADDER[2], 4 * FULL)
+        assert estimate.low < planning.multiplicative_loss(JOINT, LADDER[2], 4 * FULL) < estimate.high
+        alone = planning.joint_fit(xs, ds, ys).loss_at(LADDER[2], 4 * FULL)
+        assert alone.high - alone.low < 0.01 * (estimate.high - estimate.low)
+
     def test_a_budget_nothing_fits_in_gives_no_best_and_says_why(self):
         plan = planning.plan_options(planning.joint_fit(*grid()), self.COSTS, current_size=FULL, budget_seconds=1.0)
         assert plan.best is None and "no option fits in a budget of 1 s" in plan.reason
