@@ -431,17 +431,16 @@ def run_planning(*, verdict: Verdict | None, target_loss: float | None = None,
     options = None
     if budget is not None:
         plan = planning.plan_options(joint, costs, current_size=full, budget_seconds=budget)
-        best = plan.best
+        rows = [
+            {**option.to_dict(), "size": size_label(option.model_size),
+             "extra_labels": labels_to_annotate(option.extra_examples), "best": option is plan.best}
+            for option in plan.options
+        ]
         options = {
             "budget_seconds": budget,
             "reason": plan.reason,
-            "best": None if best is None else {**best.to_dict(), "size": size_label(best.model_size)},
-            "rows": [
-                {**option.to_dict(), "size": size_label(option.model_size),
-                 "extra_labels": labels_to_annotate(option.extra_examples),
-                 "best": option is best}
-                for option in plan.options
-            ],
+            "best": next((row for row in rows if row["best"]), None),
+            "rows": rows,
         }
     return {
         "run_id": run.pk,
