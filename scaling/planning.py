@@ -35,7 +35,7 @@ import numpy as np
 
 from scaling import selection
 
-# Fewer subsets than the rectified law has parameters fit it exactly: nothing to trust.
+# Fewer train sizes than the rectified law's four parameters leave it undetermined.
 MIN_POINTS = 4
 BOOTSTRAP_SAMPLES = 200
 INTERVAL_PERCENTILES = (10.0, 90.0)
@@ -108,10 +108,14 @@ def data_for_loss(params: Mapping[str, float], target_loss: float) -> float:
     return float(power ** (1.0 / params["beta"]))
 
 
-def _project(h: np.ndarray, y: np.ndarray, w: np.ndarray):
-    """Best B, E >= 0 for y ≈ B·h + E with weights w, over the last axis; and the weighted squared error."""
-    s_w, s_h, s_hh = w.sum(-1), (w * h).sum(-1), (w * h * h).sum(-1)
-    s_y, s_hy = (w * y).sum(-1), (w * h * y).sum(-1)
+def _project(h: np.ndarray, w: np.ndarray, v: np.ndarray, s_w: np.ndarray, s_y: np.ndarray, count: int):
+    """Best B, E >= 0 for y ≈ B·h + E, weights w = 1/y², over the last axis; and the weighted squared error.
+
+    `v` is 1/y, `s_w` = Σw and `s_y` = Σw·y = Σv per row: they do not depend on h, so they come in
+    precomputed; Σw·y² is `count`. The squared error is expanded in those sums, never formed point by point.
+    """
+    weighted = w * h
+    s_h, s_hh, s_hy = weighted.sum(-1), (weighted * h).sum(-1), (v * h).sum(-1)
     det = s_hh * s_w - s_h**2
     with np.errstate(divide="ignore", invalid="ignore"):
         b = (s_w * s_hy - s_h * s_y) / det
@@ -123,7 +127,7 @@ def _project(h: np.ndarray, y: np.ndarray, w: np.ndarray):
     flat = ~(b > 0) | ~np.isfinite(b) | (det <= 1e-12 * s_hh * s_w)
     b = np.where(flat, 0.0, b)
     e = np.where(flat, s_y / s_w, e)
-    sse = (w * (b[..., None] * h + e[..., None] - y) ** 2).sum(-1)
+    sse = b * b * s_hh + 2 * b * e * s_h + e * e * s_w - 2 * b * s_hy - 2 * e * s_y + count
     return b, e, sse
 
 
@@ -141,35 +145,46 @@ def _fit_projected(h_of, replicates: np.ndarray, grid_p: np.ndarray, grid_q: np.
 
     `h_of(p, q)` gives h for cells (R, G) as (R, G, n). A coarse grid, then a
     pattern search from its best cell: move to the best neighbour, or halve
-    the step when none is better. Returns p, q, scale, floor, each (R,).
+    the step when none is better, until the step is a millionth of the grid's.
+    Returns p, q, scale, floor, each (R,).
     """
-    y = replicates[:, None, :]
-    w = 1.0 / y**2
-    count = len(replicates)
-    rows = np.arange(count)
+    count, points = replicates.shape
+    v = 1.0 / replicates[:, None, :]
+    w = v * v
+    s_w, s_y = w.sum(-1), v.sum(-1)
+
+    def best_cells(rows, cells_p, cells_q):
+        scale, floor, sse = _project(h_of(cells_p, cells_q), w[rows], v[rows], s_w[rows], s_y[rows], points)
+        sse = np.where(np.isfinite(sse), sse, np.inf)
+        best = np.argmin(sse, axis=1)
+        at = np.arange(len(rows))
+        return cells_p[at, best], cells_q[at, best], scale[at, best], floor[at, best], sse[at, best]
+
+    everyone = np.arange(count)
     cells_p, cells_q = (
         np.broadcast_to(part.ravel(), (count, part.size)) for part in np.meshgrid(grid_p, grid_q, indexing="ij")
     )
-
-    def best_cells(cells_p, cells_q):
-        scale, floor, sse = _project(h_of(cells_p, cells_q), y, w)
-        best = np.argmin(np.where(np.isfinite(sse), sse, np.inf), axis=1)
-        return (cells_p[rows, best], cells_q[rows, best], scale[rows, best], floor[rows, best],
-                np.where(np.isfinite(sse[rows, best]), sse[rows, best], np.inf))
-
-    p, q, scale, floor, sse = best_cells(cells_p, cells_q)
-    step_p = np.full(count, float(grid_p[1] - grid_p[0]))
-    step_q = np.full(count, float(grid_q[1] - grid_q[0]))
+    p, q, scale, floor, sse = best_cells(everyone, cells_p, cells_q)
+    first_p, first_q = float(grid_p[1] - grid_p[0]), float(grid_q[1] - grid_q[0])
+    step_p, step_q = np.full(count, first_p), np.full(count, first_q)
     around = np.array([-1.0, 0.0, 1.0])
     stencil_p, stencil_q = (part.ravel() for part in np.meshgrid(around, around, indexing="ij"))
     for _ in range(_SEARCH_STEPS):
+        # Only the rows still searching: most settle long before the last step.
+        rows = np.flatnonzero((step_p > 1e-6 * first_p) | (step_q > 1e-6 * first_q))
+        if not len(rows):
+            break
         moved = best_cells(
-            np.clip(p[:, None] + step_p[:, None] * stencil_p, grid_p[0], grid_p[-1]),
-            np.clip(q[:, None] + step_q[:, None] * stencil_q, grid_q[0], grid_q[-1]),
+            rows,
+            np.clip(p[rows, None] + step_p[rows, None] * stencil_p, grid_p[0], grid_p[-1]),
+            np.clip(q[rows, None] + step_q[rows, None] * stencil_q, grid_q[0], grid_q[-1]),
         )
-        better = moved[4] < sse
-        p, q, scale, floor, sse = (np.where(better, new, old) for new, old in zip(moved, (p, q, scale, floor, sse)))
-        step_p, step_q = np.where(better, step_p, step_p / 2), np.where(better, step_q, step_q / 2)
+        # A gain within rounding of the expanded squared error is no gain: the step must shrink.
+        better = moved[4] < sse[rows] * (1 - 1e-9) - 1e-14 * points
+        for values, new in zip((p, q, scale, floor, sse), moved):
+            values[rows] = np.where(better, new, values[rows])
+        step_p[rows] = np.where(better, step_p[rows], step_p[rows] / 2)
+        step_q[rows] = np.where(better, step_q[rows], step_q[rows] / 2)
     return p, q, scale, floor
 
 
@@ -233,7 +248,8 @@ class CurveForecast:
     def answered(self) -> bool:
         return self.params is not None
 
-    def _replicate_losses(self, size: float) -> np.ndarray:
+    def replicate_losses(self, size: float) -> np.ndarray:
+        """Each bootstrap refit's loss at `size`."""
         b, e, d_l, beta = self.replicates.T
         return b / (d_l + np.power(float(size), beta)) + e
 
@@ -244,7 +260,7 @@ class CurveForecast:
         value = rectified_loss(self.params, float(size))
         if not len(self.replicates):
             return Estimate(value)
-        low, high = _percentiles(self._replicate_losses(size))
+        low, high = _percentiles(self.replicate_losses(size))
         return Estimate(value, min(low, value), max(high, value))
 
     def curve(self, sizes: Sequence[float]) -> list[float]:
@@ -268,13 +284,6 @@ class CurveForecast:
             low = min(low, size)
             high = max(high, size) if math.isfinite(high) else None
         return LabelsNeeded(target_loss, True, size, low, high, floor)
-
-    def to_dict(self) -> dict:
-        return {
-            "sizes": self.sizes, "losses": self.losses, "params": self.params, "reason": self.reason,
-            "rmse_log": self.rmse_log, "interval_source": self.interval_source,
-            "interval_reason": self.interval_reason,
-        }
 
 
 def _relative_errors(standard_errors: np.ndarray | None, fitted: np.ndarray) -> np.ndarray | None:
@@ -406,17 +415,6 @@ class Ranking:
     unranked: dict[str, str]
     reason: str | None = None
 
-    def to_dict(self) -> dict:
-        return {
-            "target_size": self.target_size,
-            "ranked": [entry.to_dict() for entry in self.ranked],
-            "ats_order": list(self.ats_order),
-            "recommended": self.recommended.to_dict() if self.recommended else None,
-            "agrees": self.agrees,
-            "unranked": dict(self.unranked),
-            "reason": self.reason,
-        }
-
 
 def _ats_loss(forecast: CurveForecast, target_size: float) -> float | None:
     positive = [(size, loss) for size, loss in zip(forecast.sizes, forecast.losses) if size > 0]
@@ -447,7 +445,7 @@ def rank_rungs(forecasts: Mapping[str, CurveForecast], target_size: float) -> Ra
     samples = {len(forecast.replicates) for forecast in answered.values()}
     if len(samples) == 1 and samples != {0}:
         # Refits of different rungs are independent draws; pair them by index.
-        losses = np.stack([forecast._replicate_losses(target_size) for forecast in answered.values()])
+        losses = np.stack([forecast.replicate_losses(target_size) for forecast in answered.values()])
         winners = np.bincount(np.argmin(losses, axis=0), minlength=len(answered))
         chances = {name: float(wins / losses.shape[1]) for name, wins in zip(answered, winners)}
     ranked = sorted(
@@ -586,14 +584,6 @@ class OptionsPlan:
     options: list[Option]
     best: Option | None
     reason: str | None = None
-
-    def to_dict(self) -> dict:
-        return {
-            "budget_seconds": self.budget_seconds,
-            "options": [option.to_dict() for option in self.options],
-            "best": self.best.to_dict() if self.best else None,
-            "reason": self.reason,
-        }
 
 
 def plan_options(
