@@ -383,8 +383,7 @@ def run_planning(*, verdict: Verdict | None, target_loss: float | None = None,
         return None
     run, batch = verdict.run, verdict.run.batch
     full = _full_train_size(verdict, curves)
-    rung_rows = {rung.name: rung for rung in run.ladder.rungs.order_by("order")}
-    sizes = {name: float(rung.parameters) for name, rung in rung_rows.items()}
+    sizes = {name: float(parameters) for name, parameters in run.ladder.rungs.values_list("name", "parameters")}
     forecasts = learning_curve_forecasts(verdict=verdict)
     # An eval item is labelled too: each new train item costs 1 / train share labels.
     train_share = batch.train_count / (batch.train_count + batch.eval_count) if batch.train_count else 1.0
@@ -396,7 +395,7 @@ def run_planning(*, verdict: Verdict | None, target_loss: float | None = None,
     for name, forecast in forecasts.items():
         needed = forecast.labels_for(target_loss) if target_loss is not None else None
         top = max(forecast.sizes + [8 * full])
-        low = min(size for size in forecast.sizes if size > 0) if forecast.sizes else full
+        low = min((size for size in forecast.sizes if size > 0), default=full)
         curve_sizes = [low * (top / low) ** (step / 24) for step in range(25)]
         rungs.append({
             "name": name,
