@@ -447,7 +447,9 @@ class VerdictOut(Schema):
 
 
 class PlanningQuery(Schema):
-    target_loss: float | None = Field(None, gt=0, le=100, description="an eval loss to reach: the labels each rung needs for it")
+    target_loss: float | None = Field(
+        None, gt=0, le=100, description="an eval loss to reach: the labels each rung needs for it"
+    )
     budget_seconds: float | None = Field(
         None, ge=1, le=1e9, description="training seconds to spend (default: what the run's full fine-tunes cost)"
     )
@@ -536,7 +538,9 @@ class PlanOptionOut(Schema):
     extra_examples: float
     extra_labels: int = Field(description="labels to add, counting the eval share")
     predicted: EstimateOut
-    seconds: float | None = Field(description="training and scoring seconds at the rung's measured speed; null: not measured")
+    seconds: float | None = Field(
+        description="training and scoring seconds at the rung's measured speed; null: not measured"
+    )
     within_budget: bool
     best: bool
 

@@ -278,7 +278,8 @@ def learning_curves(*, verdict: Verdict) -> dict | None:
 
 def _full_train_size(verdict: Verdict, curves: dict) -> float:
     """The batch's train split; the largest measured subset when the batch does not say."""
-    return float(verdict.run.batch.train_count or max(point[0] for entry in curves.values() for point in entry["points"]))
+    largest = max(point[0] for entry in curves.values() for point in entry["points"])
+    return float(verdict.run.batch.train_count or largest)
 
 
 def learning_curve_forecasts(*, verdict: Verdict) -> dict[str, planning.CurveForecast]:

@@ -189,7 +189,8 @@ class TestPlanOptions:
         costs = [*self.COSTS[:-1], planning.RungCost("r4", LADDER[-1], None)]
         plan = planning.plan_options(planning.joint_fit(*grid()), costs, current_size=FULL, budget_seconds=1e9)
         assert plan.best.name != "r4"
-        assert all(option.seconds is None and not option.within_budget for option in plan.options if option.name == "r4")
+        unmeasured = [option for option in plan.options if option.name == "r4"]
+        assert all(option.seconds is None and not option.within_budget for option in unmeasured)
 
     def test_too_few_points_or_one_rung_give_no_joint_law(self):
         xs, ds, ys = grid()
