@@ -444,3 +444,122 @@ class VerdictOut(Schema):
     @staticmethod
     def resolve_summary(obj) -> str:
         return obj.get_kind_display()
+
+
+class PlanningQuery(Schema):
+    target_loss: float | None = Field(
+        None, gt=0, le=100, description="an eval loss to reach: the labels each rung needs for it"
+    )
+    budget_seconds: float | None = Field(
+        None, ge=1, le=1e9, description="training seconds to spend (default: what the run's full fine-tunes cost)"
+    )
+
+
+class EstimateOut(Schema):
+    value: float
+    low: float | None = Field(description="10th percentile of the bootstrap refits; null without an interval")
+    high: float | None = Field(description="90th percentile of the bootstrap refits")
+
+
+class RankedRungOut(Schema):
+    name: str
+    predicted: EstimateOut = Field(description="eval loss the rung's rectified law predicts at the target size")
+    accept_then_stop: float | None = Field(description="the same by Accept then Stop (arXiv 2402.02314)")
+    chance_best: float | None = Field(description="share of refits in which this rung is the lowest")
+
+
+class RecommendedRungOut(RankedRungOut):
+    size: str
+
+
+class UnrankedRungOut(Schema):
+    name: str
+    reason: str
+
+
+class RankingOut(Schema):
+    target_size: float
+    recommended: RecommendedRungOut | None
+    ranked: list[RankedRungOut] = Field(description="best first")
+    ats_order: list[str] = Field(description="rung names by Accept then Stop, best first")
+    agrees: bool | None = Field(description="whether Accept then Stop ranks the recommended rung first")
+    unranked: list[UnrankedRungOut]
+    reason: str | None = Field(description="why nothing is recommended")
+
+
+class RecommendationOut(Schema):
+    full: RankingOut = Field(description="at the batch's train size")
+    double: RankingOut = Field(description="at twice it")
+
+
+class LossAtOut(Schema):
+    multiple: int
+    train_size: float
+    loss: EstimateOut | None
+
+
+class LabelsNeededOut(Schema):
+    target_loss: float
+    reachable: bool = Field(description="false when the fitted floor is at or above the target")
+    size: float | None = Field(description="train examples the rung needs")
+    low: float | None
+    high: float | None = Field(description="null when the upper refits never reach the target")
+    floor: float
+    reason: str | None
+    extra_labels: int | None = Field(description="labels to add beyond today's, counting the eval share")
+
+
+class RungForecastOut(Schema):
+    name: str
+    size: str
+    answered: bool
+    reason: str | None = Field(description="why the rung has no forecast")
+    interval_source: str | None = Field(description='"residuals" or "standard errors": what the refits redraw with')
+    interval_reason: str | None
+    params: dict[str, float] | None = Field(description="B, E, D_l, beta of L(D) = B / (D_l + D^beta) + E")
+    rmse_log: float | None
+    at: list[LossAtOut] = Field(description="predicted eval loss at 1, 2, 4 and 8 times today's train size")
+    labels_needed: LabelsNeededOut | None = Field(description="null without target_loss")
+
+
+class JointLawOut(Schema):
+    params: dict[str, float] | None = Field(description="A, alpha, beta, E of L(X, D) = A X^-alpha D^-beta + E")
+    reason: str | None
+    rmse_log: float | None
+    n_points: int
+
+
+class PlanOptionOut(Schema):
+    name: str
+    size: str
+    model_size: float
+    multiple: int = Field(description="times today's train size")
+    data_size: float
+    extra_examples: float
+    extra_labels: int = Field(description="labels to add, counting the eval share")
+    predicted: EstimateOut
+    seconds: float | None = Field(
+        description="training and scoring seconds at the rung's measured speed; null: not measured"
+    )
+    within_budget: bool
+    best: bool
+
+
+class PlanOptionsOut(Schema):
+    budget_seconds: float
+    reason: str | None
+    best: PlanOptionOut | None
+    rows: list[PlanOptionOut]
+
+
+class PlanningOut(Schema):
+    run_id: int
+    full_train_size: float
+    train_share: float
+    target_loss: float | None
+    run_cost_seconds: float | None = Field(description="what the run's full fine-tunes cost: the default budget")
+    recommendation: RecommendationOut
+    rungs: list[RungForecastOut]
+    joint: JointLawOut
+    options: PlanOptionsOut | None
+    options_reason: str | None

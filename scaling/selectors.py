@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from annotation.models import Annotation, Batch, BatchItem, Item
-from scaling import diagnostics, laws
+from scaling import diagnostics, laws, planning
 from scaling.models import Verdict
 from scaling.verdict import size_label
 from training.models import ItemDynamics, Prediction, Run, Rung, RungJob
@@ -293,8 +293,191 @@ def learning_curves(*, verdict: Verdict) -> dict | None:
     return {"sizes": sizes, "rungs": rungs}
 
 
-def dashboard(*, project) -> dict:
-    """Everything the project dashboard draws, for the latest batch's latest run."""
+def _full_train_size(verdict: Verdict, curves: dict) -> float:
+    """The batch's train split; the largest measured subset when the batch does not say."""
+    largest = max(point[0] for entry in curves.values() for point in entry["points"])
+    return float(verdict.run.batch.train_count or largest)
+
+
+def learning_curve_forecasts(*, verdict: Verdict) -> dict[str, planning.CurveForecast]:
+    """Each rung's rectified law and bootstrap through its learning curve, in ladder order."""
+    curves = (verdict.fits or {}).get("learning_curves") or {}
+    order = dict(verdict.run.ladder.rungs.values_list("name", "order"))
+    return {
+        name: planning.forecast_curve(
+            [point[0] for point in entry["points"]], [point[1] for point in entry["points"]],
+            standard_errors=entry.get("stderr"),
+        )
+        for name, entry in sorted(curves.items(), key=lambda item: order.get(item[0], math.inf))
+    }
+
+
+def _estimate(estimate: planning.Estimate | None) -> dict | None:
+    return None if estimate is None else estimate.to_dict()
+
+
+def _ranking(ranking: planning.Ranking, sizes: dict[str, float]) -> dict:
+    return {
+        "target_size": ranking.target_size,
+        "recommended": None if ranking.recommended is None else {
+            **ranking.recommended.to_dict(), "size": size_label(sizes.get(ranking.recommended.name, 0)),
+        },
+        "ranked": [entry.to_dict() for entry in ranking.ranked],
+        "ats_order": ranking.ats_order,
+        "agrees": ranking.agrees,
+        "unranked": [{"name": name, "reason": reason} for name, reason in ranking.unranked.items()],
+        "reason": ranking.reason,
+    }
+
+
+def _recommendation(forecasts: dict[str, planning.CurveForecast], full: float, sizes: dict[str, float]) -> dict:
+    """The rankings at the full train size and at twice it, and one row per ranked rung with both."""
+    at_full, at_double = planning.rank_rungs(forecasts, full), planning.rank_rungs(forecasts, 2 * full)
+    double = {entry.name: entry for entry in at_double.ranked}
+    return {
+        "full": _ranking(at_full, sizes),
+        "double": _ranking(at_double, sizes),
+        "rows": [
+            {"name": entry.name, "size": size_label(sizes.get(entry.name, 0)),
+             "targets": [entry.to_dict(), double[entry.name].to_dict()]}
+            for entry in at_full.ranked
+        ],
+    }
+
+
+def rung_recommendation(*, verdict: Verdict | None) -> dict | None:
+    """Which rung to train on the full batch (and on twice its labels); None without learning curves."""
+    curves = (verdict.fits or {}).get("learning_curves") if verdict is not None else None
+    if not curves:
+        return None
+    sizes = dict(verdict.run.ladder.rungs.values_list("name", "parameters"))
+    return _recommendation(learning_curve_forecasts(verdict=verdict), _full_train_size(verdict, curves), sizes)
+
+
+def _rung_costs(run: Run, full: float) -> tuple[list[planning.RungCost], float | None]:
+    """Each rung's measured seconds per train example over its jobs, and what the full fine-tunes cost in all.
+
+    The total (training and scoring every rung on the whole train split) is
+    the default budget; None until every full fine-tune is measured.
+    """
+    jobs = list(run.rung_jobs.subsets().filter(status=RungJob.DONE).select_related("rung"))
+    trained: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    scoring: dict[int, float] = {}
+    full_seconds, measured = 0.0, True
+    for job in jobs:
+        if job.train_seconds is not None:
+            trained[job.rung_id][0] += job.train_seconds
+            trained[job.rung_id][1] += job.train_size or full
+        if job.train_size is None:
+            scoring[job.rung_id] = job.eval_seconds or 0.0
+            if job.train_seconds is None:
+                measured = False
+            else:
+                full_seconds += job.train_seconds + (job.eval_seconds or 0.0)
+    costs = [
+        planning.RungCost(
+            rung.name, float(rung.parameters),
+            trained[rung.pk][0] / trained[rung.pk][1] if trained[rung.pk][1] else None,
+            scoring.get(rung.pk, 0.0),
+        )
+        for rung in run.ladder.rungs.order_by("order")
+    ]
+    return costs, (full_seconds if measured and full_seconds > 0 else None)
+
+
+def run_planning(*, verdict: Verdict | None, target_loss: float | None = None,
+                 budget_seconds: float | None = None) -> dict | None:
+    """The lead's three questions from a verdict's learning curves, as plain numbers.
+
+    Which rung for the full batch (`recommendation`); per rung, the loss at
+    2×, 4×, 8× today's labels and the labels `target_loss` needs (`rungs`);
+    and, by the joint law over the rung × subset grid, every rung × label
+    multiple with its loss, training seconds and extra labels, and the best
+    within `budget_seconds` (default: what the run's full fine-tunes cost).
+    None when the verdict has no learning curves.
+    """
+    curves = (verdict.fits or {}).get("learning_curves") if verdict is not None else None
+    if not curves:
+        return None
+    run, batch = verdict.run, verdict.run.batch
+    full = _full_train_size(verdict, curves)
+    sizes = {name: float(parameters) for name, parameters in run.ladder.rungs.values_list("name", "parameters")}
+    forecasts = learning_curve_forecasts(verdict=verdict)
+    # An eval item is labelled too: each new train item costs 1 / train share labels.
+    train_share = batch.train_count / (batch.train_count + batch.eval_count) if batch.train_count else 1.0
+
+    def labels_to_annotate(examples: float | None) -> int | None:
+        return None if examples is None else math.ceil(max(examples, 0.0) / train_share)
+
+    rungs = []
+    for name, forecast in forecasts.items():
+        needed = forecast.labels_for(target_loss) if target_loss is not None else None
+        top = max(forecast.sizes + [8 * full])
+        low = min((size for size in forecast.sizes if size > 0), default=full)
+        curve_sizes = [low * (top / low) ** (step / 24) for step in range(25)]
+        rungs.append({
+            "name": name,
+            "size": size_label(sizes.get(name, 0)),
+            "answered": forecast.answered,
+            "reason": forecast.reason,
+            "interval_source": forecast.interval_source,
+            "interval_reason": forecast.interval_reason,
+            "params": forecast.params,
+            "rmse_log": forecast.rmse_log,
+            "at": [
+                {"multiple": multiple, "train_size": multiple * full,
+                 "loss": _estimate(forecast.loss_at(multiple * full))}
+                for multiple in planning.LABEL_MULTIPLES
+            ],
+            "labels_needed": None if needed is None else {
+                **needed.to_dict(),
+                "extra_labels": labels_to_annotate(None if needed.size is None else needed.size - full),
+            },
+            "fitted": [{"x": size, "y": loss} for size, loss in zip(curve_sizes, forecast.curve(curve_sizes))],
+        })
+
+    points = [
+        (sizes[name], point[0], point[1], error)
+        for name, entry in curves.items() if name in sizes
+        for point, error in zip(entry["points"], entry.get("stderr") or [None] * len(entry["points"]))
+    ]
+    model_sizes, data_sizes, losses, errors = (list(column) for column in zip(*points)) if points else ([],) * 4
+    joint = planning.joint_fit(model_sizes, data_sizes, losses, standard_errors=errors)
+    costs, run_cost = _rung_costs(run, full)
+    budget = budget_seconds or run_cost
+    options = None
+    if budget is not None:
+        plan = planning.plan_options(joint, costs, current_size=full, budget_seconds=budget)
+        rows = [
+            {**option.to_dict(), "size": size_label(option.model_size),
+             "extra_labels": labels_to_annotate(option.extra_examples), "best": option is plan.best}
+            for option in plan.options
+        ]
+        options = {
+            "budget_seconds": budget,
+            "reason": plan.reason,
+            "best": next((row for row in rows if row["best"]), None),
+            "rows": rows,
+        }
+    return {
+        "run_id": run.pk,
+        "full_train_size": full,
+        "train_share": train_share,
+        "target_loss": target_loss,
+        "run_cost_seconds": run_cost,
+        "recommendation": _recommendation(forecasts, full, sizes),
+        "rungs": rungs,
+        "joint": joint.to_dict(),
+        "options": options,
+        "options_reason": None if budget is not None else "no budget: the run's full fine-tunes were not timed",
+    }
+
+
+def dashboard(*, project, target_loss: float | None = None, budget_seconds: float | None = None) -> dict:
+    """Everything the project dashboard draws, for the latest batch's latest run.
+
+    `target_loss` and `budget_seconds` are the lead's what-if inputs to the planning section.
+    """
     run = latest_run(project=project)
     verdict = run_verdict(run=run)
     context = {
@@ -311,10 +494,26 @@ def dashboard(*, project) -> dict:
             categories=category_growth(verdict=verdict),
             curves=learning_curves(verdict=verdict),
             proposals=rerun_proposals(verdict=verdict),
+            planning=run_planning(verdict=verdict, target_loss=target_loss, budget_seconds=budget_seconds),
         )
+    if context.get("planning") and context.get("curves"):
+        # The learning-curve chart draws each rung's fitted law out to 8× today's labels.
+        fitted = {rung["name"]: rung["fitted"] for rung in context["planning"]["rungs"]}
+        for rung in context["curves"]["rungs"]:
+            rung["fitted"] = fitted.get(rung["name"], [])
+    options = (context.get("planning") or {}).get("options")
+    context["options_chart"] = options and {
+        "budget_seconds": options["budget_seconds"],
+        "rows": [
+            {"x": row["seconds"], "y": row["predicted"]["value"], "name": row["name"], "multiple": row["multiple"],
+             "best": row["best"]}
+            for row in options["rows"] if row["seconds"] is not None
+        ],
+    }
     # Plain numbers only: this goes to the page's scripts through json_script.
     context["charts"] = {
-        key: context.get(key) for key in ("by_size", "across_batches", "power", "categories", "curves")
+        key: context.get(key)
+        for key in ("by_size", "across_batches", "power", "categories", "curves", "options_chart")
     }
     return context
 

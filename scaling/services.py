@@ -125,26 +125,33 @@ def _stage_result(arrays: dict, jobs: list[RungJob], stage: str) -> dict:
 
 
 def _learning_curves(run: Run, arrays: dict) -> dict:
-    """Per rung: loss (NLL of the labelled option on eval) by train size, fits, AtS."""
+    """Per rung: loss (NLL of the labelled option on eval) by train size, its standard error, fits, AtS."""
     if not run.learning_curve:
         return {}
     curves: dict[str, dict] = {}
+    errors: dict[str, dict] = {}
     jobs = run.rung_jobs.subsets().filter(status=RungJob.DONE).select_related("rung")
     for job in jobs:
         size = job.train_size or run.batch.train_count
-        losses = [
+        losses = np.array([
             _gold_loss(scores, arrays["labels"][item])
             for item, scores in Prediction.objects.filter(
                 rung_job=job, stage=Prediction.TUNED
             ).values_list("item_id", "scores")
             if item in arrays["labels"]
-        ]
-        if losses:
-            curves.setdefault(job.rung.name, {})[size] = float(np.nanmean(losses))
+        ], dtype=float)
+        losses = losses[np.isfinite(losses)]
+        if len(losses):
+            curves.setdefault(job.rung.name, {})[size] = float(losses.mean())
+            # The mean's standard error over eval items: what planning's bootstrap redraws a point with.
+            errors.setdefault(job.rung.name, {})[size] = (
+                float(losses.std(ddof=1) / math.sqrt(len(losses))) if len(losses) > 1 else None
+            )
     out = {}
     for name, points in curves.items():
         sizes = sorted(points)
-        entry = {"points": [[size, points[size]] for size in sizes]}
+        entry = {"points": [[size, points[size]] for size in sizes],
+                 "stderr": [errors[name][size] for size in sizes]}
         if len(sizes) >= 4:
             entry["rectified"] = laws.fit_rectified(sizes, [points[s] for s in sizes]).to_dict()
             ats = selection.accept_then_stop(points, target_size=max(sizes) * 2)

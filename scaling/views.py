@@ -1,7 +1,7 @@
 """Run pages and dashboards: what the ladder says, live while it trains."""
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -151,11 +151,30 @@ def run_rerun(request, project_id: int, run_id: int):
     return redirect("runs:run_detail", project_id=project.pk, run_id=rerun.pk)
 
 
+# The planning form's what-if numbers: (least, most) each may be.
+PLANNING_INPUTS = {"target_loss": (1e-6, 100.0), "budget_seconds": (1.0, 1e9)}
+
+
+def _planning_inputs(query) -> tuple[dict, dict]:
+    """The planning form's numbers (None when blank) and, for each that is not a number in range, why."""
+    values, errors = {}, {}
+    for name, (minimum, maximum) in PLANNING_INPUTS.items():
+        try:
+            values[name] = params.number_param(query, name, default=None, minimum=minimum, maximum=maximum)
+        except BadRequest as error:
+            values[name], errors[name] = None, str(error)
+    return values, errors
+
+
 @require_GET
 @login_required
 def dashboard(request, project_id: int):
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
-    return render(request, "scaling/dashboard.html", selectors.dashboard(project=project))
+    values, errors = _planning_inputs(request.GET)
+    context = selectors.dashboard(project=project, **values)
+    # A bad what-if number still shows the page: the form says which field, the rest uses the defaults.
+    context.update(planning_errors=errors, planning_typed={name: request.GET.get(name, "") for name in PLANNING_INPUTS})
+    return render(request, "scaling/dashboard.html", context, status=400 if errors else 200)
 
 
 @require_GET

@@ -17,6 +17,8 @@ from api.schemas import (
     LadderIn,
     LadderOut,
     PageQuery,
+    PlanningOut,
+    PlanningQuery,
     RerunIn,
     RunIn,
     RunOut,
@@ -199,3 +201,19 @@ def run_annotator_quality(request, project_id: int, run_id: int):
     run = _run(request, project_id, run_id)
     summary = scaling_selectors.label_check_summary(verdict=_verdict_of(run)) or {}
     return summary.get("annotators", [])
+
+
+@router.get("/projects/{project_id}/runs/{run_id}/planning", response={200: PlanningOut, **ERRORS})
+def run_planning(request, project_id: int, run_id: int, query: Query[PlanningQuery]):
+    """What the run's learning curves say about the next batch: the rung to train on the full batch
+    (and on twice its labels), each rung's loss at 2×, 4× and 8× today's labels and the labels
+    `target_loss` needs, and, by the joint law, every rung × label multiple with its loss and training
+    seconds and the best within `budget_seconds`. Intervals are 10th–90th percentiles of bootstrap
+    refits. 404 for a run without learning curves."""
+    run = _run(request, project_id, run_id)
+    planning = scaling_selectors.run_planning(
+        verdict=_verdict_of(run), target_loss=query.target_loss, budget_seconds=query.budget_seconds
+    )
+    if planning is None:
+        raise HttpError(404, f"run {run.pk} has no learning curves: start a run with learning_curve true")
+    return planning

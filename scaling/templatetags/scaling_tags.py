@@ -34,3 +34,13 @@ def ladder_opinion(item):
 @register.inclusion_tag("scaling/annotator_quality.html")
 def annotator_quality(project):
     return {"quality": selectors.project_annotator_quality(project=project), "project": project}
+
+
+@register.inclusion_tag("scaling/rung_recommendation.html")
+def rung_recommendation(batch):
+    run = selectors.latest_run(project=batch.project, batch=batch)
+    return {
+        "recommendation": selectors.rung_recommendation(verdict=selectors.run_verdict(run=run)),
+        "run": run,
+        "project": batch.project,
+    }

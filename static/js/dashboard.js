@@ -116,12 +116,33 @@
       };
     },
     curves(data) {
+      const measured = data.rungs.map((rung, at) => line(rung.name, rung.points, COLORS[at % COLORS.length], { digits: 3 }));
+      // Each rung's fitted rectified law, dashed, out to 8x today's labels (when planning fitted it).
+      const fitted = data.rungs
+        .map((rung, at) => [rung, COLORS[at % COLORS.length]])
+        .filter(([rung]) => rung.fitted && rung.fitted.length)
+        .map(([rung, color]) => line(`${rung.name} fitted`, rung.fitted, color, { showValues: false, pointRadius: 0, borderDash: [6, 4] }));
       return {
         type: "line",
-        data: {
-          datasets: data.rungs.map((rung, at) => line(rung.name, rung.points, COLORS[at % COLORS.length], { digits: 3 })),
-        },
+        data: { datasets: [...measured, ...fitted] },
         options: common("Training examples", "Eval loss (NLL of the label)", sizeTicks, {}),
+      };
+    },
+    options_chart(data) {
+      const point = (row) => ({ x: row.x, y: row.y });
+      const within = data.rows.filter((row) => row.x <= data.budget_seconds && !row.best);
+      const over = data.rows.filter((row) => row.x > data.budget_seconds);
+      return {
+        type: "scatter",
+        data: {
+          datasets: [
+            line("Within the budget", within.map(point), COLORS[0], { type: "scatter", showValues: false }),
+            line("Over the budget", over.map(point), BASE, { type: "scatter", showValues: false }),
+            line("Best within the budget", data.rows.filter((row) => row.best).map(point), COLORS[1],
+              { type: "scatter", pointStyle: "triangle", pointRadius: 8, digits: 3 }),
+          ],
+        },
+        options: common("Training seconds", "Predicted eval loss", { type: "logarithmic" }, {}),
       };
     },
   };

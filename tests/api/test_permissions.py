@@ -54,6 +54,7 @@ MINIMUM_ROLE = {
     "POST /api/v1/projects/{project_id}/runs/{run_id}/label-check": LEAD,
     "GET /api/v1/projects/{project_id}/runs/{run_id}/suspects": LEAD,
     "GET /api/v1/projects/{project_id}/runs/{run_id}/annotators": LEAD,
+    "GET /api/v1/projects/{project_id}/runs/{run_id}/planning": LEAD,
 }
 
 
@@ -69,6 +70,8 @@ DOCUMENTED_REFUSALS = {
     "POST /api/v1/projects/{project_id}/runs/{run_id}/retry": {409},
     # The first permitted role's cancel ends the run; the next ones find it ended.
     "POST /api/v1/projects/{project_id}/runs/{run_id}/cancel": {409},
+    # The world's run has no learning curves to plan from.
+    "GET /api/v1/projects/{project_id}/runs/{run_id}/planning": {404},
 }
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 

@@ -27,7 +27,7 @@ PARAMETERS = [
     "label", "annotator", "batch", "guideline", "disagreement", "recheck", "reviewed", "q", "page", "page_size",
     "run", "selection", "split", "batch_id", "ladder_id", "ladder", "rung", "seconds", "expected_current",
     "option", "reason", "hyperparameters", "learning_curve", "name", "confirm", "role", "action", "username",
-    "text", "recheck", "corpus", "format",
+    "text", "recheck", "corpus", "format", "target_loss", "budget_seconds",
 ]
 PLACEHOLDER = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 

@@ -147,3 +147,32 @@ def finished_flat_run(batch, ladder, gold) -> Run:
     for job in run.rung_jobs.all():
         job_finish(job, eval_ids, gold, stages=(Prediction.BASE, Prediction.TUNED), flat=True)
     return Run.objects.get(pk=run.pk)
+
+
+def add_learning_curves(verdict, *, loss, seconds_per_example, full_size: int = 1600, halvings: int = 4,
+                        eval_seconds: float = 2.0):
+    """Give a verdict's run the subset jobs of a learning curve, timed, and store their curves in the verdict.
+
+    `loss(rung, size)` and `seconds_per_example(rung)` say what each rung measured; the batch's train
+    split becomes `full_size` and the subsets halve it `halvings` times, as `learning_curve_sizes` would.
+    """
+    run = verdict.run
+    Batch.objects.filter(pk=run.batch_id).update(train_count=full_size)
+    Run.objects.filter(pk=run.pk).update(learning_curve=True)
+    sizes = [full_size // 2**step for step in range(halvings, -1, -1)]
+    curves = {}
+    for job in run.rung_jobs.full().select_related("rung"):
+        rate = seconds_per_example(job.rung)
+        RungJob.objects.filter(pk=job.pk).update(train_seconds=rate * full_size, eval_seconds=eval_seconds)
+        for size in sizes[:-1]:
+            RungJob.objects.create(run=run, rung=job.rung, train_size=size, status=RungJob.DONE,
+                                   hyperparameters=job.hyperparameters, train_seconds=rate * size,
+                                   eval_seconds=eval_seconds)
+        losses = [loss(job.rung, size) for size in sizes]
+        curves[job.rung.name] = {"points": [[size, value] for size, value in zip(sizes, losses)],
+                                 "stderr": [0.005 * value for value in losses]}
+    verdict.fits = {**verdict.fits, "learning_curves": curves}
+    verdict.save(update_fields=["fits"])
+    verdict.run.refresh_from_db()
+    verdict.run.batch.refresh_from_db()
+    return verdict

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-MODULES = ["scaling.laws", "scaling.verdict", "scaling.selection", "scaling.diagnostics"]
+MODULES = ["scaling.laws", "scaling.verdict", "scaling.selection", "scaling.diagnostics", "scaling.planning"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
