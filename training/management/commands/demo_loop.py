@@ -52,6 +52,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, project: str, items_per_batch: int, pretrain_steps: int, wait: int, **options):
         self.started = time.monotonic()
+        # Rung jobs already printed: each is told once, however often the loop follows the runs.
+        self.reported: set[int] = set()
         found = Project.objects.filter(name=project).first()
         if found is None:
             raise CommandError(f"no project named {project!r}")
@@ -121,16 +123,15 @@ class Command(BaseCommand):
 
     def follow_runs(self, project: Project, wait: int) -> None:
         """Print rungs as they land until every run has ended and has its verdict (label checks included)."""
-        reported: set[int] = set()
         deadline = time.monotonic() + wait
         runs = Run.objects.filter(batch__project=project)
         while time.monotonic() < deadline:
             for job in RungJob.objects.filter(run__in=runs, status__in=RungJob.FINAL_STATUSES).select_related(
                 "rung", "run__batch"
             ):
-                if job.pk in reported:
+                if job.pk in self.reported:
                     continue
-                reported.add(job.pk)
+                self.reported.add(job.pk)
                 if job.reused_from_id is not None:
                     continue  # its source was reported when it trained
                 self.say(f"batch {job.run.batch.name}: rung {job.rung.name}: {job_result(job)}")
