@@ -826,29 +826,36 @@ def _tuned_predictions(*, run: Run, rung_name: str, item_ids) -> dict[int, tuple
     return {item_id: (option, margin) for item_id, option, margin in rows}
 
 
-def label_check_opinion(*, batch: Batch, rung_name: str) -> dict | None:
-    """The batch's latest finished label check's out-of-sample opinion of every item.
-
-    {"classes", "by_item": {item id: P(option) in class order}, "judged_by"}:
-    the rung's own when it was a judge, else the judges' mean. None before a
-    label check.
-    """
+def latest_label_check(*, batch: Batch) -> dict | None:
+    """`label_check_arrays` of the batch's latest finished label check with a finished judge; None before one."""
     checks = Run.objects.filter(batch=batch, status=Run.DONE).exclude(label_check={}).order_by("-created_at", "-pk")
     for run in checks:
         arrays = label_check_arrays(run=run)
-        if arrays is None:
-            continue
-        judges = arrays["judges"]
-        if rung_name in judges:
-            probabilities, judged_by = arrays["probabilities"][judges.index(rung_name)], rung_name
-        else:
-            probabilities, judged_by = arrays["probabilities"].mean(axis=0), ", ".join(judges)
-        return {"classes": arrays["classes"], "by_item": dict(zip(arrays["item_ids"], probabilities)),
-                "judged_by": judged_by}
+        if arrays is not None:
+            return arrays
     return None
 
 
-def regression_blame(*, earlier: Run, later: Run, rung_name: str, limit: int = REGRESSION_BLAME_LIMIT) -> list[dict]:
+def label_check_opinion(*, arrays: dict | None, rung_name: str) -> dict | None:
+    """A label check's out-of-sample opinion of every item, from `latest_label_check`'s arrays.
+
+    {"classes", "by_item": {item id: P(option) in class order}, "judged_by"}:
+    the rung's own when it was a judge, else the judges' mean. None without arrays.
+    """
+    if arrays is None:
+        return None
+    judges = arrays["judges"]
+    if rung_name in judges:
+        probabilities, judged_by = arrays["probabilities"][judges.index(rung_name)], rung_name
+    else:
+        probabilities, judged_by = arrays["probabilities"].mean(axis=0), ", ".join(judges)
+    return {"classes": arrays["classes"], "by_item": dict(zip(arrays["item_ids"], probabilities)),
+            "judged_by": judged_by}
+
+
+def regression_blame(
+    *, earlier: Run, later: Run, rung_name: str, limit: int = REGRESSION_BLAME_LIMIT, checks: dict | None = None
+) -> list[dict]:
     """Items relabelled between two runs' batches, the likeliest culprits of the rung's drop first.
 
     Any relabelled item can be blamed, in either split: with a label check
@@ -867,8 +874,9 @@ def regression_blame(*, earlier: Run, later: Run, rung_name: str, limit: int = R
     changed = [item_id for item_id in before.keys() & after.keys() if before[item_id] != after[item_id]]
     old = _tuned_predictions(run=earlier, rung_name=rung_name, item_ids=changed)
     new = _tuned_predictions(run=later, rung_name=rung_name, item_ids=changed)
-    opinion = (label_check_opinion(batch=later.batch, rung_name=rung_name)
-               or label_check_opinion(batch=earlier.batch, rung_name=rung_name))
+    # `checks`: the two batches' latest label checks, read once for every rung that fell.
+    checks = checks if checks is not None else batch_label_checks(earlier=earlier, later=later)
+    opinion = label_check_opinion(arrays=checks["later"] or checks["earlier"], rung_name=rung_name)
     items = Item.objects.in_bulk(changed)
     rows = []
     for item_id in changed:
@@ -909,6 +917,11 @@ def regression_blame(*, earlier: Run, later: Run, rung_name: str, limit: int = R
     return rows[:limit]
 
 
+def batch_label_checks(*, earlier: Run, later: Run) -> dict:
+    """{"earlier", "later"}: each run's batch's latest label check (`latest_label_check`), or None."""
+    return {"earlier": latest_label_check(batch=earlier.batch), "later": latest_label_check(batch=later.batch)}
+
+
 def regression_report(*, project) -> dict | None:
     """Rungs whose tuned F1 fell from the previous batch's run to the latest one's, with blame."""
     per_batch = _latest_verdict_per_batch(project=project)
@@ -916,16 +929,18 @@ def regression_report(*, project) -> dict | None:
         return None
     (earlier_batch, earlier), (later_batch, later) = per_batch[-2], per_batch[-1]
     before = dict(zip(earlier.tuned["names"], earlier.tuned["f1"]))
-    drops = []
+    drops, checks = [], None
     for name, f1 in zip(later.tuned["names"], later.tuned["f1"]):
         if name in before and f1 < before[name]:
+            checks = checks or batch_label_checks(earlier=earlier.run, later=later.run)
             drops.append(
                 {
                     "rung": name,
                     "f1_before": before[name],
                     "f1_after": f1,
                     "drop": before[name] - f1,
-                    "items": regression_blame(earlier=earlier.run, later=later.run, rung_name=name),
+                    "items": regression_blame(earlier=earlier.run, later=later.run, rung_name=name,
+                                              checks=checks),
                 }
             )
     return {"earlier": earlier_batch, "later": later_batch, "earlier_run": earlier.run,
