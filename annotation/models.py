@@ -46,8 +46,9 @@ class Project(models.Model):
     description = models.TextField(blank=True)
     instruction = models.TextField(default=DEFAULT_INSTRUCTION)
     options = models.JSONField(default=default_options)
-    # The option value that counts as the positive class in P/R/F1.
-    positive_option = models.CharField(max_length=64, default=EXTRACTION)
+    # The option value that counts as the positive class in P/R/F1; blank
+    # scores the task by macro-F1 over its options (no single positive).
+    positive_option = models.CharField(max_length=64, default=EXTRACTION, blank=True)
     # Letter the options in a per-item shuffled order (the seed's format). Off,
     # every item letters them in the project's order: tiny demo models can
     # learn the task then, but not a permutation of letters as well.
@@ -98,6 +99,15 @@ class Project(models.Model):
     @property
     def option_values(self) -> list[str]:
         return [option["value"] for option in self.options]
+
+    @property
+    def metric_positive(self) -> str | None:
+        """The positive class for scaling.verdict, or None for macro-F1."""
+        return self.positive_option or None
+
+    @property
+    def metric_name(self) -> str:
+        return "F1" if self.positive_option else "macro-F1"
 
     def option_text(self, value: str) -> str:
         for option in self.options:

@@ -30,7 +30,9 @@ class ProjectOut(Schema):
     description: str
     role: str
     options: list[Option]
+    # Blank for a task scored by macro-F1 over its options; `metric` names the score.
     positive_option: str
+    metric: str
     guideline_version: int
     overlap: int
     created_at: datetime

@@ -35,11 +35,12 @@ from scaling.verdict import (
     DEFAULT_ABSTAIN,
     FLAT,
     FLAT_GAIN,
+    MACRO_F1,
     MONOTONE,
     TOO_FEW_ITEMS,
     MonotonicityResult,
     abstention_mask,
-    confusion_masks,
+    class_confusion_masks,
     f1_from_counts,
     ladder_arrays,
     size_label,
@@ -403,8 +404,9 @@ def category_growth(
 ) -> CategoryGrowthReport:
     """Score each category at each size and name the ones that do not scale.
 
-    Per category: binary F1 (abstentions wrong, as in `verdict.monotonicity`)
-    when its items hold both classes, accuracy when they hold one. A category
+    Per category: F1 as `verdict.monotonicity` scores it (binary, or macro
+    when `positive` is None; abstentions wrong) when its items hold more than
+    one class, accuracy when they hold one. A category
     does not scale when its fitted gain across the ladder (least squares
     against log2 size) is below `flat_gain`. Categories are listed in sorted
     order; `not_scaling` lists the non-scaling ones, worst slope first.
@@ -420,7 +422,7 @@ def category_growth(
     doublings = np.log2(ladder.sizes)
     span = float(doublings[-1] - doublings[0])
 
-    true_pos, false_pos, false_neg = confusion_masks(labels, ladder.values, positive, abstain)
+    true_pos, false_pos, false_neg = class_confusion_masks(labels, ladder.values, positive, abstain)
     correct = np.asarray(ladder.values == labels, dtype=bool) & ~abstention_mask(
         ladder.values, abstain
     )
@@ -429,16 +431,15 @@ def category_growth(
         set(category_array.tolist()), key=lambda value: (str(type(value)), str(value))
     ):
         members = np.array([value == category for value in category_array], dtype=bool)
-        actual = np.asarray(labels[members] == positive, dtype=bool)
-        if actual.all() or not actual.any():
+        classes = labels[members] if positive is None else labels[members] == positive
+        if len(set(classes.tolist())) == 1:
             metric, values = "accuracy", correct[:, members].mean(axis=1)
         else:
             metric = "f1"
-            values = f1_from_counts(
-                true_pos[:, members].sum(axis=1),
-                false_pos[:, members].sum(axis=1),
-                false_neg[:, members].sum(axis=1),
-            )
+            tp, fp, fn = (mask[:, :, members].sum(axis=-1) for mask in (true_pos, false_pos, false_neg))
+            # Macro-F1 within the category: over the classes its items hold or its answers name.
+            seen = (tp + fp + fn).sum(axis=1) > 0
+            values = f1_from_counts(tp[seen], fp[seen], fn[seen]).mean(axis=0)
         slope = float(np.polyfit(doublings, values, 1)[0]) if len(values) > 1 else 0.0
         growth.append(
             CategoryGrowth(
@@ -658,18 +659,23 @@ def diagnose_rungs(
     return _healthy_diagnosis(f1_array, rung_names)
 
 
+def metric_label(metric: str) -> str:
+    """How a message names the score: "F1", or "macro-F1" for a task with no single positive option."""
+    return "macro-F1" if metric == MACRO_F1 else "F1"
+
+
 def _span(f1: np.ndarray, names: list[str]) -> str:
     return f"{f1[0]:.3f} at {names[0]} → {f1[-1]:.3f} at {names[-1]}"
 
 
-def _healthy_diagnosis(f1: np.ndarray, names: list[str]) -> RungDiagnosis:
-    return RungDiagnosis(HEALTHY, [], [], [], f"F1 rises with model size ({_span(f1, names)}).", [])
+def _healthy_diagnosis(f1: np.ndarray, names: list[str], metric: str = "F1") -> RungDiagnosis:
+    return RungDiagnosis(HEALTHY, [], [], [], f"{metric} rises with model size ({_span(f1, names)}).", [])
 
 
-def _data_diagnosis(f1: np.ndarray, names: list[str]) -> RungDiagnosis:
+def _data_diagnosis(f1: np.ndarray, names: list[str], metric: str = "F1") -> RungDiagnosis:
     trend = "falls" if f1[-1] < f1[0] else "is flat"
     message = (
-        f"F1 {trend} across the ladder ({_span(f1, names)}): the data, not the models, holds it back — "
+        f"{metric} {trend} across the ladder ({_span(f1, names)}): the data, not the models, holds it back — "
         "send the suspect items to review."
     )
     return RungDiagnosis(DATA, [], [], [], message, [])
@@ -690,10 +696,11 @@ def _diagnosis_for_verdict(
     search set aside, else the larger one (the rung that falls).
     """
     kind = DIAGNOSIS_FOR_VERDICT[result.verdict]
+    metric = metric_label(result.metric)
     if kind == HEALTHY:
-        return _healthy_diagnosis(f1, names)
+        return _healthy_diagnosis(f1, names, metric)
     if kind == DATA:
-        return _data_diagnosis(f1, names)
+        return _data_diagnosis(f1, names, metric)
     if kind == TOO_FEW:
         more = (
             f"about {result.items_needed} more would decide"
@@ -701,7 +708,7 @@ def _diagnosis_for_verdict(
             else "more would decide"
         )
         message = (
-            f"Too few eval items to tell whether F1 rises with model size ({_span(f1, names)}; "
+            f"Too few eval items to tell whether {metric} rises with model size ({_span(f1, names)}; "
             f"{result.n_items} items): {more}."
         )
         return RungDiagnosis(TOO_FEW, [], [], [], message, [])
@@ -712,7 +719,7 @@ def _diagnosis_for_verdict(
         rung = next((index for index in pair if index in set_aside), pair[1])
         others = [index for index in range(len(f1)) if index != rung]
         chosen[rung] = set_aside.get(rung, _expected_f1(sizes, f1, others, rung))
-    return _off_curve_diagnosis(sorted(chosen.items()), sizes, f1, names, order, learning_rates)
+    return _off_curve_diagnosis(sorted(chosen.items()), sizes, f1, names, order, learning_rates, metric)
 
 
 def _off_curve_diagnosis(
@@ -722,6 +729,7 @@ def _off_curve_diagnosis(
     names: list[str],
     order: np.ndarray,
     learning_rates,
+    metric: str = "F1",
 ) -> RungDiagnosis:
     changes, sentences = [], []
     for rung, expected in off_curve:
@@ -740,10 +748,10 @@ def _off_curve_diagnosis(
             )
         )
         if rung > 0 and f1[rung] < f1[rung - 1]:
-            what = f"F1 falls from {names[rung - 1]} to {names[rung]}"
+            what = f"{metric} falls from {names[rung - 1]} to {names[rung]}"
         else:
             what = (
-                f"{names[rung]} sits {expected - f1[rung]:.3f} F1 below the curve of its neighbours"
+                f"{names[rung]} sits {expected - f1[rung]:.3f} {metric} below the curve of its neighbours"
             )
         if proposed is None:
             fix = "re-run it with a tenth of its learning rate"

@@ -39,11 +39,11 @@ def _f1_by_size_chart(data: dict):
         xs = [point[0] for point in points]
         ys = [point[1] for point in points]
         errors = [[f1 - low for _, f1, low, _ in points], [high - f1 for _, f1, _, high in points]]
-        axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, color=color, label=f"{stage.capitalize()} F1")
+        axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, color=color, label=f"{stage.capitalize()} {data['metric']}")
         _label_points(axes, xs, ys, color)
     axes.set_xticks(positions, [f"{name}\n{size}" for name, size in zip(data["names"], data["size_labels"])])
-    axes.set(ylim=(0, 1.05), ylabel="F1", xlabel="Rung",
-             title=f"F1 by model size ({data['confidence']:.0%} bootstrap intervals)")
+    axes.set(ylim=(0, 1.05), ylabel=data["metric"], xlabel="Rung",
+             title=f"{data['metric']} by model size ({data['confidence']:.0%} bootstrap intervals)")
     axes.legend(loc="lower right")
     return figure
 
@@ -53,13 +53,14 @@ def _power_chart(data: dict):
     axes.plot([p["x"] for p in data["curve"]], [p["y"] for p in data["curve"]], "--", color="#d9480f",
               label="Fitted power law")
     xs, ys = [p["x"] for p in data["observed"]], [p["y"] for p in data["observed"]]
-    axes.plot(xs, ys, "o", color="#2f6fde", label="Observed tuned F1")
+    axes.plot(xs, ys, "o", color="#2f6fde", label=f"Observed tuned {data['metric']}")
     _label_points(axes, xs, ys, "#2f6fde")
     axes.plot([data["next"]["x"]], [data["next"]["y"]], "^", markersize=9, color="#2b8a3e",
               label=f"Next size {data['next']['label']} (extrapolated)")
     _label_points(axes, [data["next"]["x"]], [data["next"]["y"]], "#2b8a3e")
     axes.set_xscale("log")
-    axes.set(ylim=(0, 1.05), xlabel="Parameters", ylabel="F1", title="Power law of 1 − F1 by model size")
+    axes.set(ylim=(0, 1.05), xlabel="Parameters", ylabel=data["metric"],
+             title=f"Power law of 1 − {data['metric']} by model size")
     axes.legend(loc="lower right")
     return figure
 

@@ -75,7 +75,13 @@ def ladder_gain(*, verdict: Verdict | None) -> dict | None:
         "confidence": tuned.get("confidence", 0.95),
         "n_items": tuned.get("n_items"),
         "items_needed": tuned.get("items_needed"),
+        "metric": verdict_metric(verdict=verdict),
     }
+
+
+def verdict_metric(*, verdict: Verdict | None) -> str:
+    """What the verdict scored the ladder by, as a page names it: "F1" or "macro-F1"."""
+    return diagnostics.metric_label(((verdict.tuned or {}) if verdict is not None else {}).get("metric", ""))
 
 
 def verdict_banner(*, project, batch: Batch | None = None, run: Run | None = None) -> dict:
@@ -181,6 +187,7 @@ def f1_by_size(*, verdict: Verdict) -> dict:
         "base": {key: [base_value(key, name) for name in names] for key in ("f1", "ci_low", "ci_high")},
         "confidence": tuned.get("confidence"),
         "n_items": tuned.get("n_items"),
+        "metric": verdict_metric(verdict=verdict),
         "rows": [
             {
                 "name": name,
@@ -228,7 +235,7 @@ def f1_across_batches(*, project) -> dict:
              "verdict": verdict.get_kind_display(), "message": verdict.message,
              "f1": [f1.get(name) for name in names]}
         )
-    return {"names": names, "series": series}
+    return {"names": names, "series": series, "metric": project.metric_name}
 
 
 def _power_f1(params: dict, size: float) -> float:
@@ -252,6 +259,7 @@ def power_law_overlay(*, verdict: Verdict) -> dict | None:
         "observed": [{"x": size, "y": f1} for size, f1 in zip(sizes, observed)],
         "curve": [{"x": size, "y": _power_f1(params, size)} for size in curve_sizes],
         "next": {"x": power["next_size"], "y": power["next_f1"], "label": size_label(power["next_size"])},
+        "metric": verdict_metric(verdict=verdict),
         "rows": [
             {"name": name, "size": size_label(size), "observed": f1, "fitted": _power_f1(params, size)}
             for name, size, f1 in zip(names, sizes, observed)
@@ -484,6 +492,7 @@ def dashboard(*, project, target_loss: float | None = None, budget_seconds: floa
         "project": project,
         "run": run,
         "verdict": verdict,
+        "metric": verdict_metric(verdict=verdict) if verdict is not None else project.metric_name,
         "across_batches": f1_across_batches(project=project),
         "regressions": regression_report(project=project),
     }
@@ -526,9 +535,12 @@ def _option_text(project, value: str) -> str:
         return value or "—"
 
 
-def _class_text(project, positive: bool) -> str:
-    """verdict_compute scores the positive option against the others: name the side the ladder took."""
-    if positive:
+def _class_text(project, predicted) -> str:
+    """The ladder's answer as verdict_compute scored it: an option of a macro-F1 task, or for
+    a binary one the side (the positive option, or the others) the ladder took."""
+    if isinstance(predicted, str):
+        return _option_text(project, predicted)
+    if predicted:
         return _option_text(project, project.positive_option)
     negatives = [
         option["text"]
@@ -570,7 +582,7 @@ def suspect_queue(*, verdict: Verdict) -> list[dict]:
                 "ladder_says": (
                     _option_text(project, suspect["answer"])
                     if whole_batch
-                    else _class_text(project, bool(suspect["predicted"]))
+                    else _class_text(project, suspect["predicted"])
                 ),
                 "current_label": _option_text(project, item.label),
                 "fixed": item.label != frozen.get(item.pk, ""),

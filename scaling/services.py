@@ -40,11 +40,12 @@ def larger_half(rungs: int) -> int:
     return max(2, math.ceil(rungs / 2))
 
 
-def _as_binary(option: str, *, positive: str, abstain: tuple):
-    """True/False for the positive class; None, an abstention to verdict.py (always wrong), for abstentions."""
+def _as_answer(option: str, *, positive: str | None, abstain: tuple):
+    """What verdict.py scores: True/False for the positive class, or the option itself for macro-F1
+    (`positive` None); None, an abstention to verdict.py (always wrong), for abstentions."""
     if option in abstain:
         return None
-    return option == positive
+    return option if positive is None else option == positive
 
 
 def _chosen_probability(scores: dict) -> float:
@@ -96,31 +97,35 @@ def run_eval_arrays(*, run: Run) -> dict:
 def _stage_result(arrays: dict, jobs: list[RungJob], stage: str) -> dict:
     project = arrays["project"]
     abstain = verdict.project_abstentions(project.abstain_options)
-    positive = project.positive_option
+    positive = project.metric_positive
     item_ids = arrays["item_ids"]
-    y_true = [arrays["labels"][item] == positive for item in item_ids]
+    labels = arrays["labels"]
+    y_true = [labels[item] if positive is None else labels[item] == positive for item in item_ids]
     sizes = [float(job.rung.parameters) for job in jobs]
     names = [job.rung.name for job in jobs]
     predicted, confidence, margins = [], [], []
     for job in jobs:
         rows = arrays["predictions"][job.pk][stage]
         predicted.append(
-            [_as_binary(rows.get(item, ("",))[0], positive=positive, abstain=abstain) for item in item_ids]
+            [_as_answer(rows.get(item, ("",))[0], positive=positive, abstain=abstain) for item in item_ids]
         )
         confidence.append([_chosen_probability(rows[item][1]) if item in rows else 0.0 for item in item_ids])
         margins.append(
             [rows[item][2] if item in rows and rows[item][2] is not None else -math.inf for item in item_ids]
         )
-    result = verdict.monotonicity(sizes, y_true, predicted, positive=True, names=names)
-    auc = verdict.auc_by_size(sizes, y_true, margins, positive=True)
+    scored_positive = None if positive is None else True
+    result = verdict.monotonicity(sizes, y_true, predicted, positive=scored_positive, names=names)
+    # AUC ranks the positive option's margin: a macro-F1 task has none.
+    auc = {} if positive is None else verdict.auc_by_size(sizes, y_true, margins, positive=True)
     return {
         "result": result,
         "sizes": sizes,
         "names": names,
         "y_true": y_true,
         "predicted": predicted,
+        "positive": scored_positive,
         "confidence": confidence,
-        "auc": {name: auc[size] for name, size in zip(names, sizes)},
+        "auc": {name: auc.get(size) for name, size in zip(names, sizes)},
     }
 
 
@@ -238,7 +243,7 @@ def _message(
         return " ".join(parts)
     if kind == Verdict.MONOTONE:
         parts.append(
-            f"F1 rises with size: {tuned.f1[0]:.2f} at {tuned.names[0]} to {tuned.f1[-1]:.2f} at {tuned.names[-1]}."
+            f"{diagnostics.metric_label(tuned.metric)} rises with size: {tuned.f1[0]:.2f} at {tuned.names[0]} to {tuned.f1[-1]:.2f} at {tuned.names[-1]}."
         )
         if checked is not None:
             parts.append(f"Labels: {_suspect_summary(suspects, checked)}")
@@ -252,7 +257,7 @@ def _message(
                 else "no label stands out in the eval split: check every label from the run page."
             )
         )
-        parts.append(f"F1 is flat or falling from {tuned.names[0]} to {tuned.names[-1]}: likely the data — {queued}")
+        parts.append(f"{diagnostics.metric_label(tuned.metric)} is flat or falling from {tuned.names[0]} to {tuned.names[-1]}: likely the data — {queued}")
     else:
         parts.append(diagnosis.message)
         if checked is not None:
@@ -330,7 +335,7 @@ def verdict_compute(*, run_id: int) -> Verdict | None:
         growth = (
             diagnostics.category_growth(
                 tuned["sizes"], tuned["y_true"], tuned["predicted"], arrays["categories"],
-                positive=True, names=tuned["names"],
+                positive=tuned["positive"], names=tuned["names"],
             ).to_dict()
             if any(arrays["categories"])
             else None

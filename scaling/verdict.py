@@ -2,7 +2,8 @@
 
 The seed method (arXiv 2405.02817) judges a data batch by whether F1 on the
 held-out split rises monotonically across a ladder of model sizes.
-`monotonicity` computes each rung's binary F1, bootstrap confidence intervals
+`monotonicity` computes each rung's binary F1 (or, for a task with no single
+positive option, macro-F1: the mean of every class's one-vs-rest F1), bootstrap confidence intervals
 that resample *items* with one shared resample per replicate for every rung
 (paired, so rung differences keep their correlation), and names each adjacent
 pair whose F1 drops together with the bootstrap probability that it really
@@ -15,7 +16,9 @@ Abstentions: an unparseable answer or "don't know" is a wrong prediction. For
 binary F1 it is read as "the label the item does not have": a false negative
 on a positive item and a false positive on a negative one. This equals
 `sklearn.metrics.f1_score` after replacing each abstention by the opposite of
-the item's label.
+the item's label. For macro-F1 an abstention is a false negative of the item's
+class and no class's false positive, as `sklearn.metrics.f1_score(average=
+"macro")` reads an answer outside its `labels`.
 
 Resampling contract (tests rely on it): `rng = np.random.default_rng(seed)`,
 `index = rng.integers(0, n_items, size=(n_boot, n_items))`; replicate b scores
@@ -42,6 +45,10 @@ MONOTONE = "monotone"
 BREAK = "break"
 FLAT = "flat"
 TOO_FEW_ITEMS = "too_few_items"
+
+# What a ladder is scored by: F1 of one positive option, or macro-F1 over every class.
+BINARY_F1 = "f1"
+MACRO_F1 = "macro_f1"
 
 # The thresholds of the verdict (see `decide`), all in F1.
 # A drop between adjacent rungs is a break when it is at least MIN_DROP and at
@@ -127,6 +134,7 @@ class MonotonicityResult:
     breaks: list[Break]
     dips: list[Break]
     thresholds: dict[str, float] = field(default_factory=dict)
+    metric: str = BINARY_F1
 
     @property
     def is_monotone(self) -> bool:
@@ -154,6 +162,7 @@ class MonotonicityResult:
             "breaks": [item.to_dict() for item in self.breaks],
             "dips": [item.to_dict() for item in self.dips],
             "thresholds": dict(self.thresholds),
+            "metric": self.metric,
         }
 
 
@@ -243,7 +252,7 @@ def _labels(y_true: Sequence, positive: Any, abstain: Collection) -> np.ndarray:
         raise ValueError(
             "y_true: labels include abstention values; drop those items or pass another `abstain`"
         )
-    if not np.any(labels == positive):
+    if positive is not None and not np.any(labels == positive):
         raise ValueError(f"y_true: the positive label {positive!r} never occurs")
     return labels
 
@@ -265,8 +274,65 @@ def confusion_masks(
     return true_pos, false_pos, false_neg
 
 
+def metric_classes(y_true: np.ndarray, predictions: np.ndarray, abstain: Collection) -> list:
+    """The classes macro-F1 averages over: every label and every answer, abstentions left out.
+
+    Fixed once for the whole ladder, so that each bootstrap replicate averages
+    over the same classes (a class a replicate happens to miss scores 0 there).
+    """
+    values = np.concatenate([np.asarray(y_true, dtype=object).ravel(), np.asarray(predictions, dtype=object).ravel()])
+    kept = values[~abstention_mask(values, abstain)]
+    return sorted(set(kept.tolist()), key=lambda value: (str(type(value)), str(value)))
+
+
+def class_confusion_masks(
+    y_true: np.ndarray, predictions: np.ndarray, positive: Any, abstain: Collection
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boolean (classes × rungs × items) masks of TP, FP, FN, one class per row.
+
+    Binary F1 (`positive` given) has one row: `confusion_masks`. Macro-F1
+    (`positive` None) has a one-vs-rest row for each of `metric_classes`; an
+    abstention there is a false negative of the item's class only.
+    """
+    predictions = np.asarray(predictions, dtype=object)
+    if positive is not None:
+        return tuple(mask[np.newaxis] for mask in confusion_masks(y_true, predictions, positive, abstain))
+    abstained = abstention_mask(predictions, abstain)
+    rows = []
+    for value in metric_classes(y_true, predictions, abstain):
+        actual = np.asarray(y_true == value, dtype=bool)
+        said = np.asarray(predictions == value, dtype=bool) & ~abstained
+        rows.append((said & actual, said & ~actual, actual & ~said))
+    return tuple(np.stack(masks) for masks in zip(*rows))
+
+
+def scores_from_masks(true_pos: np.ndarray, false_pos: np.ndarray, false_neg: np.ndarray) -> tuple:
+    """Precision, recall and F1 from (classes × … × items) masks, averaged over classes (macro)."""
+    tp, fp, fn = (mask.sum(axis=-1, dtype=np.float64) for mask in (true_pos, false_pos, false_neg))
+    return (
+        _ratio(tp, tp + fp).mean(axis=0),
+        _ratio(tp, tp + fn).mean(axis=0),
+        f1_from_counts(tp, fp, fn).mean(axis=0),
+    )
+
+
+def f1_scores(y_true: Sequence, predictions: Sequence, *, positive: Any, abstain: Collection = DEFAULT_ABSTAIN) -> dict:
+    """One set of answers scored as the verdict scores a rung: precision, recall, F1 (macro when `positive` is None)."""
+    labels = np.empty(len(y_true), dtype=object)
+    labels[:] = list(y_true)
+    answers = np.empty(len(predictions), dtype=object)
+    answers[:] = list(predictions)
+    precision, recall, f1 = scores_from_masks(*class_confusion_masks(labels, answers, positive, abstain))
+    return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
+
+
 def answers_correct(y_true: np.ndarray, predictions: np.ndarray, positive: Any, abstain: Collection) -> np.ndarray:
-    """True where a prediction is right: neither a false positive nor a false negative (so never an abstention)."""
+    """True where a prediction is right: neither a false positive nor a false negative (so never an abstention).
+
+    With `positive` None (macro-F1) an answer is right when it is the label.
+    """
+    if positive is None:
+        return np.asarray(predictions == y_true, dtype=bool) & ~abstention_mask(predictions, abstain)
     _, false_pos, false_neg = confusion_masks(y_true, predictions, positive, abstain)
     return ~(false_pos | false_neg)
 
@@ -397,12 +463,12 @@ def monotonicity(
     flat_gain: float = FLAT_GAIN,
     meaningful_gain: float = MEANINGFUL_GAIN,
 ) -> MonotonicityResult:
-    """Judge whether binary F1 rises with model size (arXiv 2405.02817).
+    """Judge whether F1 rises with model size (arXiv 2405.02817).
 
     `sizes`: the rungs' parameter counts; `y_true`: the held-out labels;
     `predictions_by_size`: per rung, one prediction per item (a mapping
     size → predictions, or rows parallel to `sizes`). `positive` is the
-    positive label; predictions in `abstain` (or NaN) are abstentions and
+    positive label, or None to score macro-F1 over every class; predictions in `abstain` (or NaN) are abstentions and
     count as wrong. Rungs are reported in ascending size order.
 
     Bootstrap: `n_boot` replicates resample the items with replacement, the
@@ -424,14 +490,15 @@ def monotonicity(
 
     true_pos, false_pos, false_neg = (
         mask.astype(np.float64)
-        for mask in confusion_masks(labels, ladder.values, positive, abstain)
+        for mask in class_confusion_masks(labels, ladder.values, positive, abstain)
     )
-    tp, fp, fn = true_pos.sum(axis=1), false_pos.sum(axis=1), false_neg.sum(axis=1)
-    f1 = f1_from_counts(tp, fp, fn)
-    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+    precision, recall, f1 = scores_from_masks(true_pos, false_pos, false_neg)
 
     counts = resample_counts(n_items, n_boot, seed)
-    boot_f1 = f1_from_counts(counts @ true_pos.T, counts @ false_pos.T, counts @ false_neg.T)
+    # Per class, each replicate's counts: (classes × replicates × rungs), then averaged over classes.
+    boot_f1 = f1_from_counts(
+        *(counts @ mask.transpose(0, 2, 1) for mask in (true_pos, false_pos, false_neg))
+    ).mean(axis=0)
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(boot_f1, [tail, 1.0 - tail], axis=0)
     low, high = np.minimum(low, f1), np.maximum(high, f1)
@@ -487,6 +554,7 @@ def monotonicity(
             "flat_gain": flat_gain,
             "meaningful_gain": meaningful_gain,
         },
+        metric=MACRO_F1 if positive is None else BINARY_F1,
     )
 
 

@@ -15,6 +15,7 @@ def _project_fields(project, role: str) -> dict:
         "role": role,
         "options": project.options,
         "positive_option": project.positive_option,
+        "metric": project.metric_name,
         "guideline_version": project.guideline_version,
         "overlap": project.overlap,
         "created_at": project.created_at,

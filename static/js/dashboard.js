@@ -72,11 +72,11 @@
           datasets: [
             { type: "bar", label: "Base interval", data: interval(data.base), backgroundColor: "#adb5bd66", barPercentage: 0.35 },
             { type: "bar", label: "Tuned interval", data: interval(data.tuned), backgroundColor: "#2f6fde44", barPercentage: 0.35 },
-            line("Base F1", data.base.f1, BASE),
-            line("Tuned F1", data.tuned.f1, COLORS[0]),
+            line(`Base ${data.metric}`, data.base.f1, BASE),
+            line(`Tuned ${data.metric}`, data.tuned.f1, COLORS[0]),
           ],
         },
-        options: common("Rung (parameters)", "F1", {}, { min: 0, max: 1 }),
+        options: common("Rung (parameters)", data.metric, {}, { min: 0, max: 1 }),
       };
     },
     across_batches(data) {
@@ -86,7 +86,7 @@
           labels: data.names,
           datasets: data.series.map((series, at) => line(`Batch ${series.batch}`, series.f1, COLORS[at % COLORS.length])),
         },
-        options: common("Rung", "Tuned F1", rungAxis, { min: 0, max: 1 }),
+        options: common("Rung", `Tuned ${data.metric}`, rungAxis, { min: 0, max: 1 }),
       };
     },
     power(data) {
@@ -94,12 +94,12 @@
         type: "scatter",
         data: {
           datasets: [
-            line("Observed tuned F1", data.observed, COLORS[0], { type: "scatter", pointRadius: 5 }),
+            line(`Observed tuned ${data.metric}`, data.observed, COLORS[0], { type: "scatter", pointRadius: 5 }),
             line("Fitted power law", data.curve, COLORS[1], { showValues: false, pointRadius: 0, borderDash: [6, 4] }),
             line(`Next size ${data.next.label} (extrapolated)`, [data.next], COLORS[2], { type: "scatter", pointStyle: "triangle", pointRadius: 8 }),
           ],
         },
-        options: common("Parameters", "F1", sizeTicks, { min: 0, max: 1 }),
+        options: common("Parameters", data.metric, sizeTicks, { min: 0, max: 1 }),
       };
     },
     categories(data) {

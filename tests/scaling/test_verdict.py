@@ -418,3 +418,48 @@ class TestAuc:
     def test_needs_both_classes(self):
         with pytest.raises(ValueError, match="both"):
             auc_by_size([1e9], [1, 1], [[0.2, 0.3]])
+
+
+class TestMacroF1:
+    """A task with no single positive option is judged by macro-F1 over its classes."""
+
+    OPTIONS = ["context", "standalone", "greeting"]
+
+    def three_class_ladder(self, accuracies, n_items=400, seed=3):
+        rng = np.random.default_rng(seed)
+        labels = rng.choice(self.OPTIONS, n_items, p=[0.5, 0.3, 0.2])
+        difficulty = rng.random(n_items)
+        predictions = []
+        for accuracy in accuracies:
+            wrong = rng.choice(self.OPTIONS, n_items)
+            row = np.where(difficulty < accuracy, labels, wrong).astype(object)
+            row[rng.choice(n_items, 10, replace=False)] = None
+            predictions.append(list(row))
+        return list(labels), predictions
+
+    def test_point_estimates_equal_sklearn_macro_with_abstentions_outside_the_labels(self):
+        labels, predictions = self.three_class_ladder([0.5, 0.7, 0.9])
+        result = monotonicity(SIZES[:3], labels, predictions, n_boot=50, positive=None)
+        assert result.metric == "macro_f1" and result.to_dict()["metric"] == "macro_f1"
+        for row, f1, precision, recall in zip(predictions, result.f1, result.precision, result.recall):
+            answers = ["abstained" if value is None else value for value in row]
+            kwargs = {"labels": self.OPTIONS, "average": "macro", "zero_division": 0}
+            assert f1 == pytest.approx(f1_score(labels, answers, **kwargs))
+            assert precision == pytest.approx(precision_score(labels, answers, **kwargs))
+            assert recall == pytest.approx(recall_score(labels, answers, **kwargs))
+
+    def test_a_rising_three_class_ladder_is_monotone_and_a_planted_drop_is_named(self):
+        labels, predictions = self.three_class_ladder([0.4, 0.6, 0.8, 0.95])
+        rising = monotonicity(SIZES[:4], labels, predictions, n_boot=300, positive=None)
+        assert rising.verdict == MONOTONE
+        assert all(low <= f1 <= high for low, f1, high in zip(rising.ci_low, rising.f1, rising.ci_high))
+        dropped = monotonicity(
+            SIZES[:4], labels, [predictions[0], predictions[3], predictions[1], predictions[2]],
+            n_boot=300, positive=None,
+        )
+        assert dropped.verdict == BREAK
+        assert dropped.breaks[0].smaller_name == size_label(SIZES[1])
+
+    def test_binary_results_say_they_are_binary_f1(self):
+        labels, predictions = ladder_predictions([0.6, 0.8], n_items=200)
+        assert monotonicity(SIZES[:2], labels, predictions, n_boot=20).metric == "f1"

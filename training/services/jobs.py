@@ -318,7 +318,8 @@ def _score_stage(*, job: RungJob, stage: str, adapter_dir: str | None) -> dict:
     for score in scores:
         values = option_values[score.key]
         by_value = _option_scores(values, score.logprobs)
-        positive = by_value.get(project.positive_option)
+        # A macro-F1 task has no positive option, so no margin to store.
+        positive = by_value.get(project.positive_option) if project.metric_positive else None
         others = [value for key, value in by_value.items() if key != project.positive_option]
         rows.append(
             {
@@ -334,37 +335,35 @@ def _score_stage(*, job: RungJob, stage: str, adapter_dir: str | None) -> dict:
 
 
 def stage_metrics(*, rows: list[dict], project) -> dict:
-    """P/R/F1 (positive = the project's positive option), AUC, accuracy per category.
+    """P/R/F1 (on the project's positive option, or macro over its options), AUC, accuracy per category.
 
     Right and wrong are scaling.verdict's, as in the verdict: an abstention
-    (a "don't know" option, or an unparseable answer) is always wrong.
+    (a "don't know" option, or an unparseable answer) is always wrong. AUC
+    ranks the positive option's margin, so a macro-F1 task has none.
     """
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
     from annotation.models import Item
-    from scaling.verdict import answers_correct, confusion_masks, f1_from_counts, project_abstentions
+    from scaling.verdict import answers_correct, f1_scores, project_abstentions
 
-    positive = project.positive_option
+    positive = project.metric_positive
     abstain = project_abstentions(project.abstain_options)
     labels = np.array([row["label"] for row in rows], dtype=object)
     options = np.array([row["option"] for row in rows], dtype=object)
-    true_pos, false_pos, false_neg = (mask.sum() for mask in confusion_masks(labels, options, positive, abstain))
-    precision = true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0
-    recall = true_pos / (true_pos + false_neg) if true_pos + false_neg else 0.0
+    scores = f1_scores(labels, options, positive=positive, abstain=abstain)
     correct = answers_correct(labels, options, positive, abstain)
     truth = [label == positive for label in labels]
     margins = [row["margin"] if row["margin"] is not None else -1e9 for row in rows]
-    auc = roc_auc_score(truth, margins) if len(set(truth)) == 2 else None
+    auc = roc_auc_score(truth, margins) if positive is not None and len(set(truth)) == 2 else None
     categories = dict(Item.objects.filter(pk__in=[row["item_id"] for row in rows]).values_list("pk", "category"))
     per_category = {}
     for category in sorted(set(categories.values()) - {""}):
         picked = [index for index, row in enumerate(rows) if categories.get(row["item_id"]) == category]
         per_category[category] = {"items": len(picked), "accuracy": float(correct[picked].mean())}
     return {
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1_from_counts(true_pos, false_pos, false_neg)),
+        **scores,
+        "metric": project.metric_name,
         "auc": None if auc is None else float(auc),
         "items": len(rows),
         "per_category": per_category,

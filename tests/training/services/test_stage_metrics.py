@@ -1,6 +1,7 @@
 """A rung's stored metrics count right and wrong as the verdict does."""
 
 import pytest
+from sklearn.metrics import f1_score
 
 from annotation.models import Item
 from scaling import verdict
@@ -32,5 +33,36 @@ def test_an_unparseable_or_dont_know_answer_is_wrong_in_the_metrics_as_in_the_ve
         [1.0, 2.0], [label == positive for label, _ in answers],
         [[None if option in ("", dont_know) else option == positive for _, option in answers]] * 2,
         positive=True, n_boot=10,
+    ).f1[0]
+    assert metrics["f1"] == pytest.approx(ladder_f1)
+
+
+def test_a_task_with_no_positive_option_stores_macro_f1_as_the_verdict_scores_it(project):
+    project.options = [
+        {"value": "question", "text": "a question", "key": "q"},
+        {"value": "answer", "text": "an answer", "key": "a"},
+        {"value": "chatter", "text": "chatter", "key": "c"},
+    ]
+    project.positive_option = ""
+    project.abstain_options = []
+    project.save()
+    items = make_items(project, 6)
+    answers = [("question", "question"), ("question", "answer"), ("answer", "answer"),
+               ("answer", ""), ("chatter", "chatter"), ("chatter", "question")]
+    rows = [
+        {"item_id": item.pk, "label": label, "option": option, "margin": None}
+        for item, (label, option) in zip(items, answers)
+    ]
+
+    metrics = services.stage_metrics(rows=rows, project=project)
+
+    # The unparseable answer is a miss of its item's class, as sklearn reads an answer outside `labels`.
+    expected = f1_score([label for label, _ in answers], [option or "none" for _, option in answers],
+                        labels=["question", "answer", "chatter"], average="macro", zero_division=0)
+    assert metrics["metric"] == "macro-F1" and metrics["auc"] is None
+    assert metrics["f1"] == pytest.approx(expected)
+    ladder_f1 = verdict.monotonicity(
+        [1.0, 2.0], [label for label, _ in answers], [[option or None for _, option in answers]] * 2,
+        positive=None, n_boot=10,
     ).f1[0]
     assert metrics["f1"] == pytest.approx(ladder_f1)
