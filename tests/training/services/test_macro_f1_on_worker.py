@@ -1,0 +1,76 @@
+"""A task of the lead's own, three options and no single positive one, from freeze to a macro-F1 verdict on a worker."""
+
+import pytest
+from django.urls import reverse
+
+from annotation.importers import messages_import
+from annotation.models import Batch, Item
+from annotation.preprocessing import items_preprocess
+from annotation.sample_corpus import SMALL_TALK, write_jsonl
+from annotation.simulation import annotators_simulate
+from scaling.models import Verdict
+from tests.worker_process import wait_for
+from training import services
+from training.examples import train_examples
+from training.models import Prediction, Run, RungJob
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+FAST = {"r": 8, "alpha": 16, "lr": 5e-3, "batch_tokens": 4096, "modules_to_save": ["lm_head"]}
+INSTRUCTION = "What kind of chat message is this?"
+OPTIONS = [
+    {"value": "question", "text": "a question", "key": "q"},
+    {"value": "work", "text": "a work update", "key": "w"},
+    {"value": "small-talk", "text": "small talk", "key": "s"},
+]
+SMALL_TALK_OPENINGS = tuple(template.split("{")[0] for template in SMALL_TALK)
+
+
+def kind_of(text: str) -> str:
+    """The task's gold answer, a rule the ladder can learn from the message alone."""
+    if "?" in text:
+        return "question"
+    return "small-talk" if text.startswith(SMALL_TALK_OPENINGS) else "work"
+
+
+def test_a_three_option_task_is_judged_by_macro_f1_from_freeze_to_verdict(
+    celery_worker_process, project, tiny_ladder, tmp_path, client, django_user_model
+):
+    project.instruction, project.options = INSTRUCTION, OPTIONS
+    project.positive_option, project.abstain_options, project.shuffle_options = "", [], False
+    # Every turn is an item, not only the ones the seed task's heuristic picks.
+    project.candidate_threshold = 0.0
+    project.save()
+    corpus = tmp_path / "corpus.jsonl"
+    write_jsonl(path=corpus, messages=1500, seed=11)
+    messages_import(project=project, path=corpus)
+    items_preprocess(project=project)
+    for item in Item.objects.filter(project=project):
+        item.gold = kind_of(item.text)
+        item.save(update_fields=["gold"])
+    rungs = [{**rung, "size_class": "cpu", "hyperparameters": FAST} for rung in tiny_ladder]
+    ladder = services.ladder_register(name="three-option", rungs=rungs, projects=[project])
+
+    result = annotators_simulate(project=project, accuracy=1.0, limit=150, seed=2, batch_name="own task")
+    batch = Batch.objects.get(pk=result.batch_id)
+    assert set(batch.batch_items.values_list("label", flat=True)) == {"question", "work", "small-talk"}
+    prompt = train_examples(batch=batch)[0].prompt
+    assert prompt.startswith(INSTRUCTION) and "A: a question\nB: a work update\nC: small talk" in prompt
+
+    run = Run.objects.get(batch=batch, ladder=ladder)
+    run = wait_for(lambda: Run.objects.filter(pk=run.pk, status=Run.DONE).first(), 240, "the run to finish")
+    for job in run.rung_jobs.all():
+        assert job.status == RungJob.DONE, job.error
+        assert job.metrics["tuned"]["metric"] == "macro-F1" and job.metrics["tuned"]["auc"] is None
+        answered = set(Prediction.objects.filter(rung_job=job).values_list("option", flat=True))
+        assert answered <= {"question", "work", "small-talk"}
+    verdict = wait_for(lambda: Verdict.objects.filter(run=run).first(), 60, "the verdict")
+    assert verdict.tuned["metric"] == "macro_f1"
+    assert verdict.kind in {Verdict.MONOTONE, Verdict.BREAK, Verdict.FLAT, Verdict.TOO_FEW_ITEMS}
+    assert len(verdict.tuned["f1"]) == len(tiny_ladder)
+
+    lead = django_user_model.objects.create_user("lead-of-own-task", password="x")
+    project.memberships.create(user=lead, role="lead")
+    client.force_login(lead)
+    page = client.get(reverse("scaling:dashboard", args=[project.pk])).content.decode()
+    assert "macro-F1 by model size" in page and "Tuned macro-F1" in page
