@@ -72,6 +72,8 @@ def batch_create(
     *, project: Project, name: str, items: QuerySet[Item], created_by=None, eval_share: float | None = None
 ) -> Batch:
     """A draft batch of the items' current labels; "don't know" labels are left out."""
+    # The task as stored now: its text renders the records, its version is stamped on the batch.
+    project = Project.objects.get(pk=project.pk)
     name = name.strip()
     if not name:
         raise ValidationError({"name": "a batch needs a name"})
@@ -97,7 +99,9 @@ def batch_create(
     kept.sort(key=lambda row: (row[8], row[1], row[9]))
     try:
         with transaction.atomic():
-            batch = Batch.objects.create(project=project, name=name, eval_share=share, created_by=created_by)
+            batch = Batch.objects.create(
+                project=project, name=name, eval_share=share, created_by=created_by, task_version=project.task_version
+            )
     except IntegrityError as error:
         # The name check above saw no such batch; a concurrent one committed since.
         raise BatchNameTaken(
@@ -148,6 +152,14 @@ def batch_freeze(*, batch: Batch, user=None) -> Batch:
     """Freeze a draft: its labels are the snapshot, its hash names its exact export."""
     batch = Batch.objects.select_for_update().get(pk=batch.pk)
     batch.check_move(Batch.FROZEN)  # refused before the export is hashed
+    # Locked, so that a task change waits for this freeze and then sees it (a new task version).
+    project = Project.objects.select_for_update().get(pk=batch.project_id)
+    if batch.task_version != project.task_version:
+        # Its records were rendered under the old task: freezing them would train the old one.
+        raise ValidationError({"batch": (
+            f"the task changed since draft {batch.name!r} was made (task v{batch.task_version}, now "
+            f"v{batch.project.task_version}): make the batch again to freeze it under the current task"
+        )})
     batch.freeze(
         content_hash=exports.content_hash(batch=batch),
         train_count=BatchItem.objects.filter(batch=batch, split=BatchItem.TRAIN).count(),

@@ -54,12 +54,15 @@ class Project(models.Model):
     # learn the task then, but not a permutation of letters as well.
     shuffle_options = models.BooleanField(default=True)
     # Option values that always count as a wrong prediction ("don't know").
-    abstain_options = models.JSONField(default=default_abstain_options)
+    abstain_options = models.JSONField(default=default_abstain_options, blank=True)
     context_window = models.PositiveSmallIntegerField(default=11)
     merge_window_seconds = models.FloatField(default=18.0)
     min_chars = models.PositiveSmallIntegerField(default=7)
     candidate_threshold = models.FloatField(default=0.5)
     guideline_version = models.PositiveIntegerField(default=1)
+    # Grows when a lead changes what shapes training data (instruction,
+    # options, their order, the metric) after a batch was frozen under it.
+    task_version = models.PositiveIntegerField(default=1)
     eval_share = models.FloatField(default=0.1)
     # When the ladder checks every label with cross-fitted fine-tunes (see training.label_check).
     LABEL_CHECK_NOT_MONOTONE = "not-monotone"
@@ -355,6 +358,8 @@ class Batch(models.Model):
     content_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
     train_count = models.PositiveIntegerField(default=0)
     eval_count = models.PositiveIntegerField(default=0)
+    # The project's task version the batch's records were rendered under; frozen, they keep it.
+    task_version = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -1,14 +1,18 @@
 """Writes for the annotation app. Views, commands and tasks call these."""
 
+from dataclasses import dataclass
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from annotation import task_settings
 from annotation.models import (
     Annotation,
     Assignment,
+    Batch,
     Corpus,
     Guideline,
     Item,
@@ -19,18 +23,89 @@ from annotation.models import (
 User = get_user_model()
 
 
+def _task_check(project: Project) -> None:
+    errors = task_settings.task_errors(
+        instruction=project.instruction,
+        options=project.options,
+        positive_option=project.positive_option,
+        abstain_options=project.abstain_options,
+    )
+    if errors:
+        raise ValidationError(errors)
+
+
 @transaction.atomic
-def project_create(*, name: str, **fields) -> Project:
-    """Create a project with guideline version 1; extra fields override defaults."""
-    project = Project(name=name, **fields)
+def project_create(
+    *, name: str, template: str = task_settings.BUILT_IN, created_by=None, **fields
+) -> Project:
+    """Create a project from a task template with guideline version 1; `fields` override the template.
+
+    The creator, when given, becomes the project's admin.
+    """
+    if template not in task_settings.TEMPLATES:
+        raise ValidationError({"template": f"no template {template!r}: choose {', '.join(task_settings.TEMPLATES)}"})
+    chosen = task_settings.TEMPLATES[template]
+    task = {key: chosen[key] for key in ("instruction", "options", "positive_option", "abstain_options")}
+    project = Project(name=name, **{**task, **fields})
+    _task_check(project)
     project.full_clean()
     project.save()
-    Guideline.objects.create(
-        project=project,
-        version=project.guideline_version,
-        text="Label whether answering the message needs information from the history.",
-    )
+    Guideline.objects.create(project=project, version=project.guideline_version, text=chosen["guideline"])
+    if created_by is not None:
+        membership_set(project=project, user=created_by, role=Membership.ADMIN)
     return project
+
+
+# What a lead may change on an existing project.
+PROJECT_SETTINGS = (
+    "name", "description", *task_settings.TASK_FIELDS, "context_window", "merge_window_seconds", "min_chars",
+    "candidate_threshold", "overlap", "lease_seconds",
+)
+
+
+@dataclass(frozen=True)
+class ProjectChange:
+    project: Project
+    changed: list[str]
+    # Set when the change made a new task version (a batch was frozen under the old one).
+    new_task_version: int | None
+    # Items whose label is an option the change removed or renamed: back to review.
+    flagged_for_recheck: int
+
+
+@transaction.atomic
+def project_settings_update(*, project: Project, **fields) -> ProjectChange:
+    """Change a project's settings; a task change after a freeze makes a new task version.
+
+    Frozen batches keep their records (and so their task); drafts made under
+    the old task must be made again before they freeze (`batches.batch_freeze`).
+    Labels naming an option that is gone are flagged for re-check.
+    """
+    unknown = sorted(set(fields) - set(PROJECT_SETTINGS))
+    if unknown:
+        raise ValidationError({field: "not a project setting" for field in unknown})
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    old_values = set(project.option_values)
+    changed = [field for field, value in fields.items() if getattr(project, field) != value]
+    for field in changed:
+        setattr(project, field, fields[field])
+    _task_check(project)
+    project.full_clean()
+    new_version = None
+    task_changed = any(field in task_settings.TASK_FIELDS for field in changed)
+    if task_changed and project.batches.filter(task_version=project.task_version, status=Batch.FROZEN).exists():
+        project.task_version += 1
+        new_version = project.task_version
+    project.save()
+    gone = old_values - set(project.option_values)
+    flagged = (
+        Item.objects.filter(project=project, label__in=gone).update(needs_recheck=True, reviewed=False)
+        if gone
+        else 0
+    )
+    if flagged or "overlap" in changed:
+        project_items_changed(project=project)
+    return ProjectChange(project=project, changed=changed, new_task_version=new_version, flagged_for_recheck=flagged)
 
 
 def project_get_or_create(*, name: str) -> tuple[Project, bool]:

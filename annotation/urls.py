@@ -6,7 +6,9 @@ app_name = "annotation"
 
 urlpatterns = [
     path("", views.project_list, name="project_list"),
+    path("projects/new/", views.project_new, name="project_new"),
     path("projects/<int:project_id>/", views.project_detail, name="project_detail"),
+    path("projects/<int:project_id>/settings/", views.project_settings, name="project_settings"),
     path("projects/<int:project_id>/label/", labelling_views.label, name="label"),
     path(
         "projects/<int:project_id>/label/<int:assignment_id>/",

@@ -33,9 +33,41 @@ class ProjectOut(Schema):
     # Blank for a task scored by macro-F1 over its options; `metric` names the score.
     positive_option: str
     metric: str
+    task_version: int
     guideline_version: int
     overlap: int
     created_at: datetime
+
+
+class ProjectSettingsIn(Schema):
+    """A project's settings as the API changes them; any left out keep their value."""
+
+    name: str | None = None
+    description: str | None = None
+    instruction: str | None = None
+    options: list[Option] | None = None
+    positive_option: str | None = None
+    abstain_options: list[str] | None = None
+    shuffle_options: bool | None = None
+    context_window: int | None = Field(None, ge=0, le=100)
+    merge_window_seconds: float | None = Field(None, ge=0, le=3600)
+    min_chars: int | None = Field(None, ge=0, le=1000)
+    candidate_threshold: float | None = Field(None, ge=0, le=1)
+    overlap: int | None = Field(None, ge=1, le=10)
+    lease_seconds: int | None = Field(None, ge=30, le=86400)
+
+
+class ProjectIn(ProjectSettingsIn):
+    name: str
+    # "context" (the built-in task) or "blank"; what is left out comes from it.
+    template: str = "context"
+
+
+class ProjectChangeOut(Schema):
+    project: ProjectOut
+    changed: list[str]
+    new_task_version: int | None
+    flagged_for_recheck: int
 
 
 class Progress(Schema):

@@ -1,8 +1,9 @@
+from django.core.exceptions import PermissionDenied
 from ninja import Router
 
-from annotation import permissions, selectors
+from annotation import permissions, selectors, services
 from api.endpoints import ERRORS, project_for
-from api.schemas import Error, ProjectDetailOut, ProjectOut
+from api.schemas import Error, FieldErrors, ProjectChangeOut, ProjectDetailOut, ProjectIn, ProjectOut, ProjectSettingsIn
 
 router = Router(tags=["projects"])
 
@@ -16,6 +17,7 @@ def _project_fields(project, role: str) -> dict:
         "options": project.options,
         "positive_option": project.positive_option,
         "metric": project.metric_name,
+        "task_version": project.task_version,
         "guideline_version": project.guideline_version,
         "overlap": project.overlap,
         "created_at": project.created_at,
@@ -41,3 +43,40 @@ def project_detail(request, project_id: int):
     if role in permissions.LEADS:
         detail["counts"] = selectors.project_counts(project=project)
     return detail
+
+
+def _settings(payload: ProjectSettingsIn) -> dict:
+    fields = payload.dict(exclude_unset=True, exclude_none=True)
+    if "options" in fields:
+        fields["options"] = [{"value": o["value"], "text": o["text"], "key": o["key"]} for o in fields["options"]]
+    return fields
+
+
+@router.post("/projects", response={201: ProjectOut, 400: FieldErrors, 401: Error, 403: Error})
+def project_create(request, payload: ProjectIn):
+    """Make a project from a task template (site staff only); the caller becomes its admin.
+
+    Fields left out come from the template (`context`: the built-in task;
+    `blank`: instruction and options must be given).
+    """
+    if not (request.auth.is_staff or request.auth.is_superuser):
+        raise PermissionDenied("only site staff may make projects")
+    fields = _settings(payload)
+    project = services.project_create(
+        name=fields.pop("name"), template=fields.pop("template", "context"), created_by=request.auth, **fields
+    )
+    return 201, _project_fields(project, "admin")
+
+
+@router.patch("/projects/{project_id}", response={200: ProjectChangeOut, **ERRORS})
+def project_settings_update(request, project_id: int, payload: ProjectSettingsIn):
+    """Change a project's settings (leads). A task change after a freeze makes a new task version;
+    labels naming a removed option go back for re-check."""
+    project, role = project_for(request, project_id, roles=permissions.LEADS)
+    change = services.project_settings_update(project=project, **_settings(payload))
+    return {
+        "project": _project_fields(change.project, role),
+        "changed": change.changed,
+        "new_task_version": change.new_task_version,
+        "flagged_for_recheck": change.flagged_for_recheck,
+    }

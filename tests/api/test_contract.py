@@ -68,7 +68,7 @@ class TestProjects:
         assert mine.pop("created_at")
         assert mine == {
             "id": project.pk, "name": "Support chat", "description": "", "role": "annotator",
-            "options": project.options, "positive_option": "extraction", "metric": "F1", "guideline_version": 1, "overlap": 1,
+            "options": project.options, "positive_option": "extraction", "metric": "F1", "task_version": 1, "guideline_version": 1, "overlap": 1,
         }
         assert api.as_user(world["keys"]["outsider"]).get(f"{V1}/projects").json() == []
 

@@ -1,0 +1,86 @@
+"""The project form: one set of fields for a new project and a project's settings."""
+
+from django import forms
+
+from annotation import task_settings
+
+
+class ProjectForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    instruction = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="What the models and the annotators read before each message.",
+    )
+    options = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=(
+            "One option per line: key | value | text, e.g. 'q | question | a question'. The key labels "
+            "with one keystroke (s, u and ? are taken); the value is what labels store."
+        ),
+    )
+    positive_option = forms.CharField(
+        required=False,
+        max_length=64,
+        help_text="The value that counts as positive for precision, recall and F1; blank scores by macro-F1.",
+    )
+    abstain_options = forms.CharField(
+        required=False,
+        help_text="Values that mean “don't know”, comma-separated: never a right answer.",
+    )
+    shuffle_options = forms.BooleanField(
+        required=False, help_text="Letter each item's options in its own shuffled order."
+    )
+    context_window = forms.IntegerField(min_value=0, max_value=100, help_text="Earlier turns shown with a message.")
+    merge_window_seconds = forms.FloatField(
+        min_value=0, max_value=3600, help_text="A sender's messages this close together merge into one turn."
+    )
+    min_chars = forms.IntegerField(min_value=0, max_value=1000, help_text="Shorter turns are left out.")
+    candidate_threshold = forms.FloatField(
+        min_value=0, max_value=1, help_text="Turns the candidate rule scores below this are not items (0 keeps all)."
+    )
+    overlap = forms.IntegerField(min_value=1, max_value=10, help_text="Annotators who label each item.")
+    lease_seconds = forms.IntegerField(
+        min_value=30, max_value=86400, help_text="How long a claimed item stays with its annotator."
+    )
+
+    def clean_options(self) -> list[dict]:
+        options, problems = task_settings.options_parse(self.cleaned_data["options"])
+        if problems:
+            raise forms.ValidationError(problems)
+        return options
+
+    def clean_abstain_options(self) -> list[str]:
+        return [value.strip() for value in self.cleaned_data["abstain_options"].split(",") if value.strip()]
+
+    @classmethod
+    def initial_for(cls, project) -> dict:
+        """The form's values for an existing project."""
+        return {
+            **{field: getattr(project, field) for field in cls.base_fields if hasattr(project, field)},
+            "options": task_settings.options_text(project.options),
+            "abstain_options": ", ".join(project.abstain_options),
+        }
+
+
+class NewProjectForm(ProjectForm):
+    template = forms.ChoiceField(
+        choices=task_settings.TEMPLATE_CHOICES,
+        initial=task_settings.BUILT_IN,
+        help_text="The built-in task fills the instruction and options you leave empty.",
+    )
+    field_order = ["name", "template"]
+
+    def settings(self) -> dict:
+        """The fields for `services.project_create`: what the form left empty comes from the template."""
+        data = dict(self.cleaned_data)
+        template = task_settings.TEMPLATES[data["template"]]
+        if not data["instruction"].strip():
+            data["instruction"] = template["instruction"]
+        if not data["options"]:
+            data["options"] = template["options"]
+            data["positive_option"] = data["positive_option"] or template["positive_option"]
+            data["abstain_options"] = data["abstain_options"] or template["abstain_options"]
+        return data
