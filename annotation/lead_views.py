@@ -301,10 +301,11 @@ def batch_list(request, project_id: int):
 def batch_detail(request, project_id: int, batch_id: int):
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.LEADS)
     batch = get_object_or_404(Batch, pk=batch_id, project=project)
+    axolotl = exports.axolotl_config_text(batch=batch) if batch.is_frozen else ""
     return render(
         request,
         "annotation/batch_detail.html",
-        {"project": project, "batch": batch, "downloads": EXPORT_DOWNLOADS},
+        {"project": project, "batch": batch, "downloads": EXPORT_DOWNLOADS, "axolotl": axolotl},
     )
 
 
@@ -315,6 +316,9 @@ EXPORT_DOWNLOADS = {
     "chat-train": ("train", "chat-jsonl", "Chat messages JSONL, train"),
     "chat-eval": ("eval", "chat-jsonl", "Chat messages JSONL, eval"),
     "dataset-info": ("train", "dataset-info", "LLaMA-Factory dataset_info.json"),
+    "parquet-train": ("train", "parquet", "Parquet (Hugging Face datasets), train"),
+    "parquet-eval": ("eval", "parquet", "Parquet (Hugging Face datasets), eval"),
+    "axolotl": ("train", "axolotl", "axolotl config (YAML)"),
 }
 
 
@@ -326,13 +330,9 @@ def batch_export(request, project_id: int, batch_id: int, fmt: str):
     if fmt not in EXPORT_DOWNLOADS:
         raise Http404(f"unknown export {fmt!r}")
     split, kind, _ = EXPORT_DOWNLOADS[fmt]
-    if kind == "alpaca":
-        chunks, name = exports.alpaca_chunks(batch=batch, split=split), exports.file_name(batch=batch, split=split)
-    elif kind == "chat-jsonl":
-        chunks = exports.chat_jsonl_chunks(batch=batch, split=split)
-        name = exports.file_name(batch=batch, split=split, kind="chat-jsonl")
-    else:
-        chunks, name = iter([exports.dataset_info_bytes(batch=batch)]), "dataset_info.json"
-    response = StreamingHttpResponse(chunks, content_type="application/json; charset=utf-8")
+    response = StreamingHttpResponse(
+        exports.export_chunks(batch=batch, split=split, kind=kind), content_type=exports.CONTENT_TYPES[kind]
+    )
+    name = exports.file_name(batch=batch, split=split, kind=kind)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Router, Status
+from ninja.errors import HttpError
 
 from annotation import batches, exports, permissions
 from annotation.models import Batch
@@ -62,6 +63,24 @@ def batch_freeze(request, project_id: int, batch_id: int):
     return batch
 
 
+def frozen_batch(request, project_id: int, batch_id: int) -> Batch:
+    """The project's batch for a lead; 409 while it is still a draft."""
+    project, _ = project_for(request, project_id, roles=permissions.LEADS)
+    batch = get_object_or_404(Batch, pk=batch_id, project=project)
+    if not batch.is_frozen:
+        raise HttpError(409, f"batch {batch.name!r} is a draft; freeze it before exporting")
+    return batch
+
+
+def export_response(*, batch: Batch, split: str, kind: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        exports.export_chunks(batch=batch, split=split, kind=kind), content_type=exports.CONTENT_TYPES[kind]
+    )
+    name = exports.file_name(batch=batch, split=split, kind=kind)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
 @router.get(
     "/projects/{project_id}/batches/{batch_id}/export",
     response={200: None, 409: Error, **ERRORS},
@@ -76,12 +95,49 @@ def batch_freeze(request, project_id: int, batch_id: int):
 )
 def batch_export(request, project_id: int, batch_id: int, split: Literal["train", "eval", "all"] = "all"):
     """Download a frozen batch's alpaca JSON: train, eval, or both (train then eval)."""
-    project, _ = project_for(request, project_id, roles=permissions.LEADS)
-    batch = get_object_or_404(Batch, pk=batch_id, project=project)
-    if not batch.is_frozen:
-        return Status(409, {"detail": f"batch {batch.name!r} is a draft; freeze it before exporting"})
-    response = StreamingHttpResponse(
-        exports.alpaca_chunks(batch=batch, split=split), content_type="application/json; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{exports.file_name(batch=batch, split=split)}"'
-    return response
+    batch = frozen_batch(request, project_id, batch_id)
+    return export_response(batch=batch, split=split, kind="alpaca")
+
+
+@router.get(
+    "/projects/{project_id}/batches/{batch_id}/export/parquet",
+    response={200: None, 409: Error, **ERRORS},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The split's alpaca records (instruction, input, output) as a Parquet file",
+                "content": {"application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
+)
+def batch_export_parquet(request, project_id: int, batch_id: int, split: Literal["train", "eval"] = "train"):
+    """Download one split of a frozen batch as Parquet for `datasets.load_dataset("parquet", …)`.
+
+    The same records and strings as the alpaca export, in the same order; the
+    file's metadata carries `ladderlab.content_hash`, the batch, project and split.
+    """
+    batch = frozen_batch(request, project_id, batch_id)
+    return export_response(batch=batch, split=split, kind="parquet")
+
+
+@router.get(
+    "/projects/{project_id}/batches/{batch_id}/export/axolotl",
+    response={200: None, 409: Error, **ERRORS},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "An axolotl config (YAML) for the batch's Parquet files",
+                "content": {
+                    "application/yaml": {
+                        "schema": {"type": "object", "required": ["base_model", "adapter", "datasets"]}
+                    }
+                },
+            }
+        }
+    },
+)
+def batch_export_axolotl(request, project_id: int, batch_id: int):
+    """Download an axolotl config training on the batch's Parquet files as the project's largest rung trains."""
+    batch = frozen_batch(request, project_id, batch_id)
+    return export_response(batch=batch, split="train", kind="axolotl")

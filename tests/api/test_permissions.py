@@ -42,6 +42,8 @@ MINIMUM_ROLE = {
     "GET /api/v1/projects/{project_id}/batches/{batch_id}": LEAD,
     "POST /api/v1/projects/{project_id}/batches/{batch_id}/freeze": LEAD,
     "GET /api/v1/projects/{project_id}/batches/{batch_id}/export": LEAD,
+    "GET /api/v1/projects/{project_id}/batches/{batch_id}/export/parquet": LEAD,
+    "GET /api/v1/projects/{project_id}/batches/{batch_id}/export/axolotl": LEAD,
     "POST /api/v1/ladders": ADMIN,
     "GET /api/v1/projects/{project_id}/ladders": LEAD,
     "GET /api/v1/projects/{project_id}/runs": LEAD,

@@ -1,12 +1,16 @@
 """Spreadsheet formulas (`=cmd|…`, `+`, `-`, `@`, tab, carriage return) in the exports.
 
-ladderlab exports no CSV: a frozen batch leaves as alpaca JSON and chat-message
-JSONL, which are data for training, not sheets a spreadsheet evaluates, so the
-text must leave exactly as it was imported; prefixing a quote would change the
-training data. The CSV importer likewise stores such text verbatim.
+ladderlab exports no CSV: a frozen batch leaves as alpaca JSON, chat-message
+JSONL and Parquet, which are data for training, not sheets a spreadsheet
+evaluates, so the text must leave exactly as it was imported; prefixing a
+quote would change the training data. The CSV importer likewise stores such
+text verbatim.
 """
 
+import io
 import json
+
+import pyarrow.parquet as pq
 
 from annotation import exports, services
 from annotation.batches import batch_create, batch_freeze
@@ -18,7 +22,7 @@ from tests.hostile.test_hostile_files import CSV_INJECTION, FILES
 FORMULAS = {message.text for message in CSV_INJECTION.messages}
 
 
-def test_formulas_leave_the_json_exports_exactly_as_imported(project, annotator):
+def test_formulas_leave_the_exports_exactly_as_imported(project, annotator):
     project.candidate_threshold = 0
     project.min_chars = 1
     project.merge_window_seconds = 0
@@ -35,6 +39,8 @@ def test_formulas_leave_the_json_exports_exactly_as_imported(project, annotator)
     assert {message_text(record["instruction"]) for record in records} == FORMULAS
     lines = b"".join(exports.chat_jsonl_chunks(batch=batch, split="train")).decode().splitlines()
     assert {message_text(json.loads(line)["messages"][0]["content"]) for line in lines} == FORMULAS
+    table = pq.read_table(io.BytesIO(exports.parquet_bytes(batch=batch, split="train")))
+    assert table.to_pylist() == records
 
 
 def message_text(prompt: str) -> str:

@@ -8,13 +8,16 @@ from annotation.models import Batch
 
 
 class Command(BaseCommand):
-    help = "Write a frozen batch's export: alpaca JSON (default), chat-messages JSONL or dataset_info."
+    help = (
+        "Write a frozen batch's export: alpaca JSON (default), chat-messages JSONL, dataset_info, "
+        "Parquet for Hugging Face datasets, or an axolotl config."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--batch", type=int, required=True)
         parser.add_argument("-o", "--output", required=True)
         parser.add_argument("--split", choices=["train", "eval", "all"], default="train")
-        parser.add_argument("--format", choices=["alpaca", "chat-jsonl", "dataset-info"], default="alpaca")
+        parser.add_argument("--format", choices=exports.KINDS, default="alpaca")
 
     def handle(self, *args, batch: int, output: str, split: str, format: str, **options):
         found = Batch.objects.select_related("project").filter(pk=batch).first()
