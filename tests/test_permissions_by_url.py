@@ -24,13 +24,16 @@ from training.models import Ladder, Rung, Run
 
 ANNOTATOR, LEAD, ADMIN = Membership.ANNOTATOR, Membership.LEAD, Membership.ADMIN
 ANYONE = "anyone"  # pages outside any project, open to whoever may reach them at all
+STAFF = "staff"  # pages outside any project for site staff only
 RANK = {None: 0, ANNOTATOR: 1, LEAD: 2, ADMIN: 3}
 METHODS = ("get", "post", "put", "patch", "delete")
 
 # URL name: {method it answers: the minimum role for it}; every other method is 405.
 VIEWS = {
     "annotation:project_list": {"get": ANYONE},
+    "annotation:project_new": {"get": STAFF, "post": STAFF},
     "annotation:project_detail": {"get": ANNOTATOR},
+    "annotation:project_settings": {"get": LEAD, "post": LEAD},
     "annotation:label": {"get": ANNOTATOR},
     "annotation:label_submit": {"post": ANNOTATOR},
     "annotation:label_skip": {"post": ANNOTATOR},
@@ -93,7 +96,8 @@ def routes(patterns=None, prefix="", namespace=None):
 
 
 ROUTES = dict(routes())
-PROJECT_VIEWS = sorted(name for name, methods in VIEWS.items() if ANYONE not in methods.values())
+PROJECT_VIEWS = sorted(name for name, methods in VIEWS.items() if not {ANYONE, STAFF} & set(methods.values()))
+STAFF_VIEWS = sorted(name for name, methods in VIEWS.items() if STAFF in methods.values())
 # Views whose path names an object of the project besides the project itself.
 OBJECT_VIEWS = sorted(name for name in PROJECT_VIEWS if ROUTES[name].count("<int:") > 1)
 
@@ -172,6 +176,18 @@ def form_for(name: str, method: str, world, user) -> dict:
             "file": SimpleUploadedFile("m.jsonl", b'{"id": "1"}\n'), "corpus": "more", "format": "jsonl"
         },
         "annotation:members": lambda: {"username": "newcomer", "role": ANNOTATOR, "action": "set"},
+        "annotation:project_new": lambda: {
+            "name": f"made by {user.username}", "template": "context", "context_window": "11",
+            "merge_window_seconds": "18", "min_chars": "7", "candidate_threshold": "0.5", "overlap": "1",
+            "lease_seconds": "600",
+        },
+        "annotation:project_settings": lambda: {
+            "name": world["project"].name, "instruction": world["project"].instruction,
+            "options": "\n".join(f"{o['key']} | {o['value']} | {o['text']}" for o in world["project"].options),
+            "positive_option": "extraction", "abstain_options": "dont_know", "shuffle_options": "on",
+            "context_window": "11", "merge_window_seconds": "18", "min_chars": "7", "candidate_threshold": "0.5",
+            "overlap": "1", "lease_seconds": "600",
+        },
         "runs:run_rerun": lambda: {"rung": world["rung"].pk, "hyperparameters": "lr=2e-5"},
         "runs:batch_run_start": lambda: {"ladder": world["ladder"].pk},
         "api_tokens:list": lambda: {"name": "nightly export", "days": "30"},
@@ -212,7 +228,18 @@ def test_roles_below_the_minimum_are_refused_and_the_others_succeed(name, method
             assert succeeded(name, method, response.status_code), (name, method, role, response.status_code)
 
 
-@pytest.mark.parametrize("name", sorted(set(VIEWS) - set(PROJECT_VIEWS)))
+@pytest.mark.parametrize("name", STAFF_VIEWS)
+def test_staff_pages_refuse_everyone_else_and_answer_staff(name, world):
+    staff = get_user_model().objects.create_user(username="site-staff", is_staff=True)
+    for method in sorted(VIEWS[name]):
+        for user in world["users"].values():
+            response = send(logged_in(user), method, url_for(name, world, user), form_for(name, method, world, user))
+            assert response.status_code == 403, (name, method, user, response.status_code)
+        response = send(logged_in(staff), method, url_for(name, world, staff), form_for(name, method, world, staff))
+        assert succeeded(name, method, response.status_code), (name, method, response.status_code)
+
+
+@pytest.mark.parametrize("name", sorted(set(VIEWS) - set(PROJECT_VIEWS) - set(STAFF_VIEWS)))
 def test_pages_outside_projects_answer_each_of_their_methods(name, world):
     user = world["users"][ANNOTATOR]
     for method in sorted(VIEWS[name]):

@@ -1,5 +1,5 @@
 from django.core.exceptions import PermissionDenied
-from ninja import Router
+from ninja import Router, Status
 
 from annotation import permissions, selectors, services
 from api.endpoints import ERRORS, project_for
@@ -48,7 +48,8 @@ def project_detail(request, project_id: int):
 def _settings(payload: ProjectSettingsIn) -> dict:
     fields = payload.dict(exclude_unset=True, exclude_none=True)
     if "options" in fields:
-        fields["options"] = [{"value": o["value"], "text": o["text"], "key": o["key"]} for o in fields["options"]]
+        # Each option whole, its key included where the caller left it out.
+        fields["options"] = [{"value": o.value, "text": o.text, "key": o.key} for o in payload.options]
     return fields
 
 
@@ -65,7 +66,7 @@ def project_create(request, payload: ProjectIn):
     project = services.project_create(
         name=fields.pop("name"), template=fields.pop("template", "context"), created_by=request.auth, **fields
     )
-    return 201, _project_fields(project, "admin")
+    return Status(201, _project_fields(project, "admin"))
 
 
 @router.patch("/projects/{project_id}", response={200: ProjectChangeOut, **ERRORS})
