@@ -649,10 +649,10 @@ def law_track_record(*, project, run: Run | None = None) -> dict:
     point to measure next among its own predictions. `next_measurement` names
     a point no run has measured yet, for a lead to aim the next batch at.
     """
-    predictions = list(
-        LawPrediction.objects.filter(run__batch__project=project)
-        .select_related("run__batch", "rung")
-        .order_by("run__created_at", "run_id", "rung__order", "law", "train_size")
+    predictions = sorted(
+        LawPrediction.objects.filter(run__batch__project=project).select_related("run__batch", "rung"),
+        key=lambda prediction: (prediction.run.created_at, prediction.run_id, prediction.rung.order,
+                                LAW_ORDER.index(prediction.law), prediction.train_size),
     )
     by_rung: dict[int, list[RungJob]] = defaultdict(list)
     for job in (
