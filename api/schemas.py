@@ -597,3 +597,64 @@ class PlanningOut(Schema):
     joint: JointLawOut
     options: PlanOptionsOut | None
     options_reason: str | None
+
+
+LAW_NAMES = Literal["rectified", "joint", "accept_then_stop"]
+
+
+class TrackedPointOut(Schema):
+    law: LAW_NAMES
+    law_label: str
+    rung: str
+    predicting_run_id: int
+    predicting_batch: str
+    measuring_run_id: int
+    measuring_batch: str
+    multiple: int = Field(description="times the predicting run's train size")
+    predicted_train_size: int
+    measured_train_size: int
+    predicted_loss: float
+    interval_low: float | None = Field(description="10th percentile of the law's refits; null without an interval")
+    interval_high: float | None
+    measured_loss: float = Field(description="mean NLL of the labelled option on the measuring run's eval split")
+    error: float = Field(description="measured − predicted loss; above 0: the law was too hopeful")
+    within_interval: bool | None
+    predicted_f1: float | None
+    measured_f1: float | None
+
+
+class LawErrorOut(Schema):
+    law: LAW_NAMES
+    label: str
+    count: int
+    mean_absolute_error: float
+    mean_signed_error: float
+    with_interval: int
+    within_interval: int
+
+
+class NextMeasurementOut(Schema):
+    run_id: int
+    batch: str
+    rung: str
+    law: LAW_NAMES
+    law_label: str
+    multiple: int
+    train_size: int = Field(description="train examples a later batch would need to measure this prediction")
+    predicted_loss: float
+    interval_low: float | None
+    interval_high: float | None
+
+
+class LawTrackRecordQuery(Schema):
+    run_id: int | None = Field(None, description="only the points this run predicted or measured")
+
+
+class LawTrackRecordOut(Schema):
+    tolerance: float = Field(description="how far, as a share, a measured train size may be from the predicted one")
+    predictions: int = Field(description="predictions stored")
+    rows: list[TrackedPointOut] = Field(description="each stored prediction a later run measured")
+    laws: list[LawErrorOut] = Field(description="each law's running error over the measured points")
+    next_measurement: NextMeasurementOut | None = Field(
+        description="with nothing measured yet: the point a later batch could measure"
+    )

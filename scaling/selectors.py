@@ -14,8 +14,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from annotation.models import Annotation, Batch, BatchItem, Item
-from scaling import diagnostics, laws, planning
-from scaling.models import Verdict
+from scaling import diagnostics, laws, planning, selection
+from scaling.models import LawPrediction, Verdict
 from scaling.verdict import size_label
 from training.models import ItemDynamics, Prediction, Run, Rung, RungJob
 from training.services import KNOWN_HYPERPARAMETERS, learning_curve_sizes
@@ -393,6 +393,22 @@ def _rung_costs(run: Run, full: float) -> tuple[list[planning.RungCost], float |
     return costs, (full_seconds if measured and full_seconds > 0 else None)
 
 
+def _grid_points(curves: dict, sizes: dict[str, float]) -> list[tuple[float, float, float, float | None]]:
+    """Every measured (rung size, train size, loss, standard error) of the learning curves."""
+    return [
+        (sizes[name], point[0], point[1], error)
+        for name, entry in curves.items() if name in sizes
+        for point, error in zip(entry["points"], entry.get("stderr") or [None] * len(entry["points"]))
+    ]
+
+
+def _joint_law(curves: dict, sizes: dict[str, float]) -> planning.JointFit:
+    """The multiplicative joint law over the rung × subset grid of the learning curves."""
+    points = _grid_points(curves, sizes)
+    model_sizes, data_sizes, losses, errors = (list(column) for column in zip(*points)) if points else ([],) * 4
+    return planning.joint_fit(model_sizes, data_sizes, losses, standard_errors=errors)
+
+
 def run_planning(*, verdict: Verdict | None, target_loss: float | None = None,
                  budget_seconds: float | None = None) -> dict | None:
     """The lead's three questions from a verdict's learning curves, as plain numbers.
@@ -444,13 +460,7 @@ def run_planning(*, verdict: Verdict | None, target_loss: float | None = None,
             "fitted": [{"x": size, "y": loss} for size, loss in zip(curve_sizes, forecast.curve(curve_sizes))],
         })
 
-    points = [
-        (sizes[name], point[0], point[1], error)
-        for name, entry in curves.items() if name in sizes
-        for point, error in zip(entry["points"], entry.get("stderr") or [None] * len(entry["points"]))
-    ]
-    model_sizes, data_sizes, losses, errors = (list(column) for column in zip(*points)) if points else ([],) * 4
-    joint = planning.joint_fit(model_sizes, data_sizes, losses, standard_errors=errors)
+    joint = _joint_law(curves, sizes)
     costs, run_cost = _rung_costs(run, full)
     budget = budget_seconds or run_cost
     options = None
@@ -481,6 +491,244 @@ def run_planning(*, verdict: Verdict | None, target_loss: float | None = None,
     }
 
 
+# --- was the law right last time ------------------------------------------------------------
+
+# A later rung job measures a predicted point when it trained on a train size within ±15% of it:
+# batches are never exactly twice the last one, and the laws change little over that span.
+MEASURED_SIZE_TOLERANCE = 0.15
+# The order the track record lists the laws in.
+LAW_ORDER = [LawPrediction.RECTIFIED, LawPrediction.JOINT, LawPrediction.ACCEPT_THEN_STOP]
+
+
+def gold_loss(scores: dict, label: str) -> float:
+    """Negative log-probability of the labelled option among the options: the learning curves' loss."""
+    values = np.array(list(scores.values()), dtype=float)
+    if label not in scores or values.size == 0:
+        return math.nan
+    log_norm = values.max() + math.log(np.exp(values - values.max()).sum())
+    return float(log_norm - scores[label])
+
+
+def law_predictions(*, verdict: Verdict | None) -> list[dict]:
+    """What the verdict's laws predict for each rung on 1×, 2×, 4× and 8× today's labels, with their inputs.
+
+    Per rung with enough learning-curve points: the rectified law (with its
+    bootstrap interval) and Accept then Stop; for every rung of the ladder:
+    the joint law over the rung × subset grid. Each row carries the fitted
+    parameters and the measured points they came from. 1× is kept as well: a
+    revised batch of the same size measures it. Empty without learning curves.
+    """
+    curves = (verdict.fits or {}).get("learning_curves") if verdict is not None else None
+    if not curves:
+        return []
+    full = _full_train_size(verdict, curves)
+    sizes = {name: float(parameters) for name, parameters in verdict.run.ladder.rungs.values_list("name", "parameters")}
+
+    def row(rung: str, law: str, multiple: int, estimate: planning.Estimate, params: dict, points: list) -> dict:
+        return {
+            "rung": rung, "law": law, "multiple": multiple, "train_size": round(multiple * full),
+            "predicted_loss": estimate.value, "interval_low": estimate.low, "interval_high": estimate.high,
+            "predicted_f1": None, "params": params, "points": points,
+        }
+
+    rows = []
+    for name, forecast in learning_curve_forecasts(verdict=verdict).items():
+        if not forecast.answered:
+            continue
+        entry = curves[name]
+        measured = [
+            {"train_size": size, "loss": loss, "stderr": error}
+            for (size, loss), error in zip(entry["points"], entry.get("stderr") or [None] * len(entry["points"]))
+        ]
+        for multiple in planning.LABEL_MULTIPLES:
+            rows.append(row(name, LawPrediction.RECTIFIED, multiple, forecast.loss_at(multiple * full),
+                            forecast.params, measured))
+            ats = selection.accept_then_stop((forecast.sizes, forecast.losses), multiple * full)
+            rows.append(row(name, LawPrediction.ACCEPT_THEN_STOP, multiple, planning.Estimate(ats.predicted_loss),
+                            {"slope": ats.slope, "intercept": ats.intercept, "accepted_sizes": ats.accepted_sizes},
+                            measured))
+    joint = _joint_law(curves, sizes)
+    if joint.params is not None:
+        grid = [
+            {"model_size": model_size, "train_size": size, "loss": loss, "stderr": error}
+            for model_size, size, loss, error in _grid_points(curves, sizes)
+        ]
+        for name, model_size in sizes.items():
+            for multiple in planning.LABEL_MULTIPLES:
+                rows.append(row(name, LawPrediction.JOINT, multiple, joint.loss_at(model_size, multiple * full),
+                                {**joint.params, "model_size": model_size}, grid))
+    return rows
+
+
+def _measured_losses(jobs: list[RungJob]) -> dict[int, float]:
+    """{job id: mean loss of the labelled option over its own batch's eval items}, as the learning curves measure it."""
+    labels: dict[int, dict[int, str]] = defaultdict(dict)
+    for batch_id, item_id, label in BatchItem.objects.filter(
+        batch_id__in={job.run.batch_id for job in jobs}, split=BatchItem.EVAL
+    ).values_list("batch_id", "item_id", "label"):
+        labels[batch_id][item_id] = label
+    batch_of = {job.pk: job.run.batch_id for job in jobs}
+    losses: dict[int, list[float]] = defaultdict(list)
+    for job_id, item_id, scores in Prediction.objects.filter(
+        rung_job__in=jobs, stage=Prediction.TUNED
+    ).values_list("rung_job_id", "item_id", "scores"):
+        label = labels[batch_of[job_id]].get(item_id)
+        value = math.nan if label is None else gold_loss(scores, label)
+        if math.isfinite(value):
+            losses[job_id].append(value)
+    return {job_id: float(np.mean(values)) for job_id, values in losses.items()}
+
+
+def _measurements_of(prediction: LawPrediction, jobs: list[RungJob]) -> list[RungJob]:
+    """The later jobs that trained `prediction`'s rung on about its train size, one per result.
+
+    Later: a run created after the predicting one, on another batch, whose result
+    was not reused from a run that old (a re-run's copied jobs measure nothing new).
+    """
+    made = prediction.run.created_at
+    chosen: dict[int, RungJob] = {}
+    for job in jobs:
+        origin = job.reused_from or job
+        size = job.train_size or job.run.batch.train_count
+        if (
+            job.run.batch_id == prediction.run.batch_id
+            or job.run.created_at <= made
+            or origin.run.created_at <= made
+            or not size
+            or abs(size - prediction.train_size) > MEASURED_SIZE_TOLERANCE * prediction.train_size
+        ):
+            continue
+        # A label check's or a re-run's copy of a later result is the same measurement: the earliest run's.
+        kept = chosen.get(origin.pk)
+        if kept is None or (job.run.created_at, job.run_id) < (kept.run.created_at, kept.run_id):
+            chosen[origin.pk] = job
+    return list(chosen.values())
+
+
+def _law_errors(rows: list[dict]) -> list[dict]:
+    """Per law: how many points were measured, the mean absolute and mean signed error, and how many fell inside."""
+    summary = []
+    for law in LAW_ORDER:
+        errors = [row["error"] for row in rows if row["law"] == law]
+        if not errors:
+            continue
+        judged = [row["within_interval"] for row in rows if row["law"] == law and row["within_interval"] is not None]
+        summary.append({
+            "law": law,
+            "label": dict(LawPrediction.LAWS)[law],
+            "count": len(errors),
+            "mean_absolute_error": float(np.mean(np.abs(errors))),
+            "mean_signed_error": float(np.mean(errors)),
+            "with_interval": len(judged),
+            "within_interval": sum(judged),
+        })
+    return summary
+
+
+def _next_measurement(predictions: list[LawPrediction]) -> dict | None:
+    """The point a lead could measure next: the latest run's lowest rectified (else joint) prediction on 2× the labels."""
+    if not predictions:
+        return None
+    latest = max(predictions, key=lambda prediction: (prediction.run.created_at, prediction.run_id)).run_id
+    for law in (LawPrediction.RECTIFIED, LawPrediction.JOINT):
+        candidates = [
+            prediction for prediction in predictions
+            if prediction.run_id == latest and prediction.law == law and prediction.multiple == 2
+        ]
+        if candidates:
+            best = min(candidates, key=lambda prediction: prediction.predicted_loss)
+            return {
+                "run_id": best.run_id, "batch": best.run.batch.name, "rung": best.rung.name, "law": best.law,
+                "law_label": best.get_law_display(), "multiple": best.multiple, "train_size": best.train_size,
+                "predicted_loss": best.predicted_loss, "interval_low": best.interval_low,
+                "interval_high": best.interval_high,
+            }
+    return None
+
+
+def law_track_record(*, project, run: Run | None = None) -> dict:
+    """Was the law right last time? Each stored prediction a later run measured, and each law's running error.
+
+    A row pairs a `LawPrediction` with a later run's done rung job (not a fold)
+    on the same rung whose train size is within MEASURED_SIZE_TOLERANCE of the
+    predicted one: the measured loss is the mean loss of the labelled option on
+    that run's eval split, the error measured − predicted (above 0: the law was
+    too hopeful). With `run`, only the rows it predicted or measured, and the
+    point to measure next among its own predictions. `next_measurement` names
+    a point no run has measured yet, for a lead to aim the next batch at.
+    """
+    predictions = sorted(
+        LawPrediction.objects.filter(run__batch__project=project).select_related("run__batch", "rung"),
+        key=lambda prediction: (prediction.run.created_at, prediction.run_id, prediction.rung.order,
+                                LAW_ORDER.index(prediction.law), prediction.train_size),
+    )
+    by_rung: dict[int, list[RungJob]] = defaultdict(list)
+    for job in (
+        RungJob.objects.filter(run__batch__project=project, status=RungJob.DONE, fold__isnull=True,
+                               rung_id__in={prediction.rung_id for prediction in predictions})
+        .select_related("run__batch", "reused_from__run")
+    ):
+        by_rung[job.rung_id].append(job)
+    matches = [
+        (prediction, job) for prediction in predictions for job in _measurements_of(prediction, by_rung[prediction.rung_id])
+    ]
+    if run is not None:
+        matches = [(prediction, job) for prediction, job in matches if run.pk in (prediction.run_id, job.run_id)]
+        predictions = [prediction for prediction in predictions if prediction.run_id == run.pk]
+    measured = _measured_losses(list({job.pk: job for _, job in matches}.values())) if matches else {}
+    rows = []
+    for prediction, job in matches:
+        if job.pk not in measured:
+            continue
+        loss = measured[job.pk]
+        has_interval = prediction.interval_low is not None and prediction.interval_high is not None
+        rows.append({
+            "law": prediction.law,
+            "law_label": prediction.get_law_display(),
+            "rung": prediction.rung.name,
+            "predicting_run_id": prediction.run_id,
+            "predicting_batch": prediction.run.batch.name,
+            "measuring_run_id": job.run_id,
+            "measuring_batch": job.run.batch.name,
+            "multiple": prediction.multiple,
+            "predicted_train_size": prediction.train_size,
+            "measured_train_size": job.train_size or job.run.batch.train_count,
+            "predicted_loss": prediction.predicted_loss,
+            "interval_low": prediction.interval_low,
+            "interval_high": prediction.interval_high,
+            "measured_loss": loss,
+            "error": loss - prediction.predicted_loss,
+            "within_interval": (prediction.interval_low <= loss <= prediction.interval_high) if has_interval else None,
+            "predicted_f1": prediction.predicted_f1,
+            "measured_f1": (job.metrics.get("tuned") or {}).get("f1"),
+        })
+    return {
+        "tolerance": MEASURED_SIZE_TOLERANCE,
+        "predictions": len(predictions),
+        "rows": rows,
+        "laws": _law_errors(rows),
+        "next_measurement": None if rows else _next_measurement(predictions),
+    }
+
+
+def _track_record_chart(track_record: dict) -> dict | None:
+    """Predicted against measured loss, one series per law, and the span of both for the diagonal."""
+    rows = track_record["rows"]
+    if not rows:
+        return None
+    values = [row[key] for row in rows for key in ("predicted_loss", "measured_loss")]
+    return {
+        "laws": [
+            {"label": entry["label"],
+             "points": [{"x": row["predicted_loss"], "y": row["measured_loss"]} for row in rows
+                        if row["law"] == entry["law"]]}
+            for entry in track_record["laws"]
+        ],
+        "low": min(values),
+        "high": max(values),
+    }
+
+
 def dashboard(*, project, target_loss: float | None = None, budget_seconds: float | None = None) -> dict:
     """Everything the project dashboard draws, for the latest batch's latest run.
 
@@ -495,6 +743,7 @@ def dashboard(*, project, target_loss: float | None = None, budget_seconds: floa
         "metric": verdict_metric(verdict=verdict) if verdict is not None else project.metric_name,
         "across_batches": f1_across_batches(project=project),
         "regressions": regression_report(project=project),
+        "track_record": law_track_record(project=project),
     }
     if verdict is not None and verdict.kind != Verdict.INCOMPLETE:
         context.update(
@@ -519,10 +768,12 @@ def dashboard(*, project, target_loss: float | None = None, budget_seconds: floa
             for row in options["rows"] if row["seconds"] is not None
         ],
     }
+    context["track_record_chart"] = _track_record_chart(context["track_record"])
     # Plain numbers only: this goes to the page's scripts through json_script.
     context["charts"] = {
         key: context.get(key)
-        for key in ("by_size", "across_batches", "power", "categories", "curves", "options_chart")
+        for key in ("by_size", "across_batches", "power", "categories", "curves", "options_chart",
+                    "track_record_chart")
     }
     return context
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from annotation.models import BatchItem, Project
 from scaling import diagnostics, laws, selection, verdict
-from scaling.selectors import label_check_arrays
-from scaling.models import Verdict
+from scaling.selectors import gold_loss, label_check_arrays, law_predictions
+from scaling.models import LawPrediction, Verdict
 from training.ml.finetune import DEFAULT_LEARNING_RATE
 from training import services as training_services
 from training.models import Prediction, Run, RungJob
@@ -55,15 +55,6 @@ def _chosen_probability(scores: dict) -> float:
         return 0.0
     values = np.exp(values - values.max())
     return float(values.max() / values.sum())
-
-
-def _gold_loss(scores: dict, label: str) -> float:
-    """Negative log-probability of the labelled option among the options."""
-    values = np.array(list(scores.values()), dtype=float)
-    if label not in scores or values.size == 0:
-        return math.nan
-    log_norm = values.max() + math.log(np.exp(values - values.max()).sum())
-    return float(log_norm - scores[label])
 
 
 def run_eval_arrays(*, run: Run) -> dict:
@@ -139,7 +130,7 @@ def _learning_curves(run: Run, arrays: dict) -> dict:
     for job in jobs:
         size = job.train_size or run.batch.train_count
         losses = np.array([
-            _gold_loss(scores, arrays["labels"][item])
+            gold_loss(scores, arrays["labels"][item])
             for item, scores in Prediction.objects.filter(
                 rung_job=job, stage=Prediction.TUNED
             ).values_list("item_id", "scores")
@@ -370,12 +361,33 @@ def verdict_compute(*, run_id: int) -> Verdict | None:
             suspects=suspects,
         )
     found, _ = Verdict.objects.update_or_create(run=run, defaults=fields)
+    law_predictions_record(verdict=found)
     if run.verdict_failures:
         # Stored at last: the sweep has nothing left to try, the run page no error to show.
         Run.objects.filter(pk=run.pk).update(verdict_failures=0, verdict_error="", verdict_retry_at=None)
     if label_check_is_due(run=run, kind=found.kind):
         label_check_start(run=run)
     return found
+
+
+@transaction.atomic
+def law_predictions_record(*, verdict: Verdict) -> list[LawPrediction]:
+    """Store what the verdict's laws predict for later batches (`selectors.law_predictions`), with their inputs.
+
+    One row per run, rung, law and train size: recomputing the verdict updates
+    them in place, and drops those its learning curves no longer predict.
+    """
+    run = verdict.run
+    rungs = {rung.name: rung for rung in run.ladder.rungs.all()}
+    stored = []
+    for row in law_predictions(verdict=verdict):
+        rung = rungs[row.pop("rung")]
+        prediction, _ = LawPrediction.objects.update_or_create(
+            run=run, rung=rung, law=row.pop("law"), train_size=row.pop("train_size"), defaults=row
+        )
+        stored.append(prediction)
+    LawPrediction.objects.filter(run=run).exclude(pk__in=[prediction.pk for prediction in stored]).delete()
+    return stored
 
 
 # Verdicts that send every label of the batch to the judging rungs, where the project asks for it.

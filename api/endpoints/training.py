@@ -16,6 +16,8 @@ from api.schemas import (
     LabelCheckIn,
     LadderIn,
     LadderOut,
+    LawTrackRecordOut,
+    LawTrackRecordQuery,
     PageQuery,
     PlanningOut,
     PlanningQuery,
@@ -217,3 +219,13 @@ def run_planning(request, project_id: int, run_id: int, query: Query[PlanningQue
     if planning is None:
         raise HttpError(404, f"run {run.pk} has no learning curves: start a run with learning_curve true")
     return planning
+
+
+@router.get("/projects/{project_id}/law-track-record", response={200: LawTrackRecordOut, **ERRORS})
+def law_track_record(request, project_id: int, query: Query[LawTrackRecordQuery]):
+    """Was the law right last time? Each prediction a run's laws stored (loss at 1×, 2×, 4×, 8× its
+    labels) that a later batch's run measured on the same rung and about the same train size, with
+    the error, and each law's running error. With `run_id`, only that run's points."""
+    project, _ = project_for(request, project_id, roles=permissions.LEADS)
+    run = None if query.run_id is None else get_object_or_404(Run, pk=query.run_id, batch__project=project)
+    return scaling_selectors.law_track_record(project=project, run=run)

@@ -145,6 +145,18 @@
         options: common("Training seconds", "Predicted eval loss", { type: "logarithmic" }, {}),
       };
     },
+    track_record_chart(data) {
+      const measured = data.laws.map((law, at) => line(law.label, law.points, COLORS[at % COLORS.length],
+        { type: "scatter", showValues: false, pointRadius: 5 }));
+      // Points on the diagonal were predicted exactly; above it the law was too hopeful.
+      const exact = line("Predicted = measured", [{ x: data.low, y: data.low }, { x: data.high, y: data.high }], BASE,
+        { showValues: false, pointRadius: 0, borderDash: [6, 4] });
+      return {
+        type: "scatter",
+        data: { datasets: [...measured, exact] },
+        options: common("Predicted eval loss", "Measured eval loss", {}, {}),
+      };
+    },
   };
 
   function draw() {

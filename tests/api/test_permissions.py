@@ -61,6 +61,7 @@ MINIMUM_ROLE = {
     "GET /api/v1/projects/{project_id}/runs/{run_id}/suspects": LEAD,
     "GET /api/v1/projects/{project_id}/runs/{run_id}/annotators": LEAD,
     "GET /api/v1/projects/{project_id}/runs/{run_id}/planning": LEAD,
+    "GET /api/v1/projects/{project_id}/law-track-record": LEAD,
 }
 
 

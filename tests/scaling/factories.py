@@ -4,6 +4,7 @@ Each rung's predictions are drawn to hit a chosen accuracy, so a ladder of
 accuracies gives a verdict without training anything.
 """
 
+import math
 import random
 
 from django.utils import timezone
@@ -176,3 +177,40 @@ def add_learning_curves(verdict, *, loss, seconds_per_example, full_size: int = 
     verdict.run.refresh_from_db()
     verdict.run.batch.refresh_from_db()
     return verdict
+
+
+# --- runs that measured exact losses, for the laws' track record ---------------------------------
+
+
+def scores_for_loss(label: str, loss: float) -> dict:
+    """Two options' log-likelihoods whose negative log-probability of `label` is exactly `loss` (> 0)."""
+    other = NEGATIVE if label == POSITIVE else POSITIVE
+    return {label: 0.0, other: math.log(math.expm1(loss))}
+
+
+def make_measured_run(batch, ladder, *, loss, train_count: int, subsets=(), f1: float = 0.8, reused_from=None) -> Run:
+    """A done run of `batch`, its train split now `train_count`, whose every job scored each eval item at
+    exactly `loss(rung, train size)` of the labelled option: one full fine-tune per rung and, with
+    `subsets`, a learning curve on those train sizes. `reused_from`: {rung name: job} whose results
+    the full jobs copy, as a re-run or a label check reuses them."""
+    Batch.objects.filter(pk=batch.pk).update(train_count=train_count)
+    labels = dict(BatchItem.objects.filter(batch=batch, split=BatchItem.EVAL).values_list("item_id", "label"))
+    run = Run.objects.create(
+        batch=batch, ladder=ladder, code_version="t", learning_curve=bool(subsets), status=Run.DONE,
+        config_hash=f"{batch.pk}-{ladder.pk}-m{Run.objects.count()}".ljust(64, "0"), finished_at=timezone.now(),
+    )
+    for rung in ladder.rungs.order_by("order"):
+        for size in (None, *subsets):
+            job = RungJob.objects.create(
+                run=run, rung=rung, train_size=size, status=RungJob.DONE, hyperparameters={"lr": 2e-4},
+                metrics={"tuned": {"f1": f1}}, train_seconds=1.0,
+                reused_from=(reused_from or {}).get(rung.name) if size is None else None,
+            )
+            Prediction.objects.bulk_create([
+                Prediction(rung_job=job, item_id=item_id, stage=stage, option=label, label=label,
+                           scores=scores_for_loss(label, loss(rung, size or train_count)), margin=0.0)
+                for item_id, label in labels.items()
+                for stage in (Prediction.TUNED, Prediction.BASE)
+            ])
+    run.batch.refresh_from_db()
+    return run

@@ -94,7 +94,7 @@ class TestCharts:
         context = selectors.dashboard(project=project)
         assert context["verdict"] == rising
         assert set(json.loads(json.dumps(context["charts"]))) == {
-            "by_size", "across_batches", "power", "categories", "curves", "options_chart"
+            "by_size", "across_batches", "power", "categories", "curves", "options_chart", "track_record_chart"
         }
 
 
