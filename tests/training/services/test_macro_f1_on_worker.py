@@ -1,4 +1,5 @@
-"""A task of the lead's own, three options and no single positive one, from freeze to a macro-F1 verdict on a worker."""
+"""A task of the lead's own on a worker: three options and no single positive one, from freeze to a
+macro-F1 verdict, then learning curves on the same batch to the planning answers on the lead's pages."""
 
 import pytest
 from django.urls import reverse
@@ -38,11 +39,12 @@ def test_a_three_option_task_is_judged_by_macro_f1_from_freeze_to_verdict(
 ):
     project.instruction, project.options = INSTRUCTION, OPTIONS
     project.positive_option, project.abstain_options, project.shuffle_options = "", [], False
-    # Every turn is an item, not only the ones the seed task's heuristic picks.
-    project.candidate_threshold = 0.0
+    # Every turn is an item, not only the ones the seed task's heuristic picks; the answer is in
+    # the message itself, so one turn of context keeps the prompts (and the training) short.
+    project.candidate_threshold, project.context_window = 0.0, 1
     project.save()
     corpus = tmp_path / "corpus.jsonl"
-    write_jsonl(path=corpus, messages=1500, seed=11)
+    write_jsonl(path=corpus, messages=3000, seed=11)
     messages_import(project=project, path=corpus)
     items_preprocess(project=project)
     for item in Item.objects.filter(project=project):
@@ -51,14 +53,14 @@ def test_a_three_option_task_is_judged_by_macro_f1_from_freeze_to_verdict(
     rungs = [{**rung, "size_class": "cpu", "hyperparameters": FAST} for rung in tiny_ladder]
     ladder = services.ladder_register(name="three-option", rungs=rungs, projects=[project])
 
-    result = annotators_simulate(project=project, accuracy=1.0, limit=150, seed=2, batch_name="own task")
+    result = annotators_simulate(project=project, accuracy=1.0, limit=520, seed=2, batch_name="own task")
     batch = Batch.objects.get(pk=result.batch_id)
     assert set(batch.batch_items.values_list("label", flat=True)) == {"question", "work", "small-talk"}
     prompt = train_examples(batch=batch)[0].prompt
     assert prompt.startswith(INSTRUCTION) and "A: a question\nB: a work update\nC: small talk" in prompt
 
     run = Run.objects.get(batch=batch, ladder=ladder)
-    run = wait_for(lambda: Run.objects.filter(pk=run.pk, status=Run.DONE).first(), 240, "the run to finish")
+    run = wait_for(lambda: Run.objects.filter(pk=run.pk, status=Run.DONE).first(), 600, "the run to finish")
     for job in run.rung_jobs.all():
         assert job.status == RungJob.DONE, job.error
         assert job.metrics["tuned"]["metric"] == "macro-F1" and job.metrics["tuned"]["auc"] is None
@@ -69,8 +71,28 @@ def test_a_three_option_task_is_judged_by_macro_f1_from_freeze_to_verdict(
     assert verdict.kind in {Verdict.MONOTONE, Verdict.BREAK, Verdict.FLAT, Verdict.TOO_FEW_ITEMS}
     assert len(verdict.tuned["f1"]) == len(tiny_ladder)
 
+
+    # Halving subsets of the same train split: 4 train sizes per rung, the full fine-tunes reused.
+    curves = services.run_request(batch=batch, ladder=ladder, learning_curve=True)
+    assert curves.pk != run.pk and batch.train_count >= 400
+    curves = wait_for(lambda: Run.objects.filter(pk=curves.pk, status=Run.DONE).first(), 600, "the learning curves")
+    full = {job.rung_id: job.pk for job in run.rung_jobs.all()}
+    for job in curves.rung_jobs.all():
+        assert job.status == RungJob.DONE, job.error
+        if job.train_size is None:
+            assert job.reused_from_id == full[job.rung_id]
+    verdict = wait_for(lambda: Verdict.objects.filter(run=curves).first(), 120, "the learning curves' verdict")
+    fitted = verdict.fits["learning_curves"]
+    assert set(fitted) == {rung["name"] for rung in tiny_ladder}
+    assert all(len(curve["points"]) == 4 and "rectified" in curve for curve in fitted.values())
+
     lead = django_user_model.objects.create_user("lead-of-own-task", password="x")
     project.memberships.create(user=lead, role="lead")
     client.force_login(lead)
     page = client.get(reverse("scaling:dashboard", args=[project.pk])).content.decode()
     assert "macro-F1 by model size" in page and "Tuned macro-F1" in page
+    # The three answers: which model, how many more labels, label more or go bigger.
+    assert "Which model for the full batch?" in page and 'id="planning-labels"' in page
+    assert 'id="planning-best-option"' in page or "Label more, or go bigger?" in page
+    batch_page = client.get(reverse("annotation:batch_detail", args=[project.pk, batch.pk])).content.decode()
+    assert 'id="rung-recommendation"' in batch_page
