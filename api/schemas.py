@@ -6,6 +6,7 @@ from typing import Any, Literal
 from ninja import Field, Schema
 
 from annotation.models import Annotation
+from scaling.selectors import verdict_state
 
 
 class Error(Schema):
@@ -411,12 +412,26 @@ class RunSummaryOut(Schema):
     label_check: dict
     config_hash: str
     has_verdict: bool
+    verdict_state: Literal["training", "computing", "retrying", "gave_up", "done"] = Field(
+        description=(
+            "training: the run is open; computing: finished, its verdict queued or being computed; "
+            "retrying: the last computation failed and is tried again at verdict_retry_at; "
+            "gave_up: it failed too often to be tried again by itself (POST …/verdict/retry); done: stored"
+        )
+    )
+    verdict_failures: int = Field(description="failed computations of the verdict since the last stored one")
+    verdict_error: str = Field(description="the last failure's error, empty when none")
+    verdict_retry_at: datetime | None = Field(description="when the verdict is tried again; null when not planned")
     created_at: datetime
     finished_at: datetime | None
 
     @staticmethod
     def resolve_has_verdict(obj) -> bool:
         return hasattr(obj, "verdict")
+
+    @staticmethod
+    def resolve_verdict_state(obj) -> str:
+        return verdict_state(run=obj)
 
 
 class RunOut(RunSummaryOut):

@@ -10,7 +10,7 @@ from annotation import permissions
 from annotation.models import Batch
 from config import params
 from config.polling import render_polled
-from scaling import selectors
+from scaling import selectors, services
 from training import services as training_services
 from training.models import InvalidTransition, Ladder, Run, Rung
 from training.services.label_check import DEFAULT_EPOCHS_FACTOR, DEFAULT_FOLDS, MAX_EPOCHS_FACTOR, MAX_FOLDS
@@ -100,6 +100,19 @@ def run_retry(request, project_id: int, run_id: int):
     try:
         training_services.run_retry(run=run)
     except InvalidTransition as error:
+        context = _run_context(project, run, control_errors=error.messages)
+        return render(request, "scaling/run_detail.html", context, status=409)
+    return redirect("runs:run_detail", project_id=project_id, run_id=run.pk)
+
+
+@require_POST
+@login_required
+def run_verdict_retry(request, project_id: int, run_id: int):
+    """Compute the verdict again, for a finished run whose verdict failed to compute."""
+    project, run = _run_for(request.user, project_id, run_id)
+    try:
+        services.verdict_retry(run=run)
+    except services.VerdictRetryRefused as error:
         context = _run_context(project, run, control_errors=error.messages)
         return render(request, "scaling/run_detail.html", context, status=409)
     return redirect("runs:run_detail", project_id=project_id, run_id=run.pk)

@@ -27,6 +27,7 @@ from api.schemas import (
     VerdictOut,
 )
 from scaling import selectors as scaling_selectors
+from scaling import services as scaling_services
 from scaling.models import Verdict
 from training import services as training_services
 from training.models import InvalidTransition, Ladder, Run, Rung
@@ -136,6 +137,17 @@ def run_retry(request, project_id: int, run_id: int):
     try:
         return training_services.run_retry(run=run)
     except InvalidTransition as error:
+        return Status(409, {"detail": "; ".join(error.messages)})
+
+
+@router.post("/projects/{project_id}/runs/{run_id}/verdict/retry", response={202: RunOut, 409: Error, **ERRORS})
+def run_verdict_retry(request, project_id: int, run_id: int):
+    """Compute a finished run's verdict again when its computation failed (`verdict_state` retrying or
+    gave_up): the failures are forgotten and it is queued now. 409 for an open run or a stored verdict."""
+    run = _run(request, project_id, run_id)
+    try:
+        return Status(202, scaling_services.verdict_retry(run=run))
+    except scaling_services.VerdictRetryRefused as error:
         return Status(409, {"detail": "; ".join(error.messages)})
 
 
