@@ -6,6 +6,7 @@ from typing import Any, Literal
 from ninja import Field, Schema
 
 from annotation.models import Annotation
+from config.params import ID_MAX
 from scaling.selectors import verdict_state
 
 
@@ -108,8 +109,8 @@ class ItemFilters(Schema):
 
     label: str = Field("", description='an option value, or "none" for unlabelled items')
     annotator: str = Field("", description="username of someone who labelled the item")
-    batch: int | None = Field(None, description="id of a batch the item is in")
-    guideline: int | None = Field(None, description="guideline version of the current label")
+    batch: int | None = Field(None, ge=0, le=ID_MAX, description="id of a batch the item is in")
+    guideline: int | None = Field(None, ge=0, le=ID_MAX, description="guideline version of the current label")
     disagreement: bool = Field(False, description="only items whose annotators disagree")
     disputed: bool = Field(False, description="only reviewed items an annotator has since labelled differently")
     recheck: bool = Field(False, description="only items sent back by new guidelines")

@@ -9,10 +9,10 @@ from django.core.paginator import Paginator
 from ninja import Query
 from ninja.errors import HttpError
 
+from config.params import ID_MAX
 from api.schemas import (
     AnnotatorQualityOut,
     Error,
-    FieldErrors,
     LabelCheckIn,
     LadderIn,
     LadderOut,
@@ -71,7 +71,7 @@ def ladder_create(request, payload: LadderIn):
 
 
 @router.get("/projects/{project_id}/runs", response={200: list[RunSummaryOut], **ERRORS})
-def run_list(request, project_id: int, batch_id: int | None = None):
+def run_list(request, project_id: int, batch_id: Query[int | None, {"ge": 0, "le": ID_MAX}] = None):
     project, _ = project_for(request, project_id, roles=permissions.LEADS)
     runs = Run.objects.filter(batch__project=project).select_related("verdict").order_by("-created_at")
     if batch_id is not None:
@@ -79,7 +79,7 @@ def run_list(request, project_id: int, batch_id: int | None = None):
     return runs
 
 
-@router.post("/projects/{project_id}/runs", response={202: RunOut, 422: FieldErrors, **ERRORS})
+@router.post("/projects/{project_id}/runs", response={202: RunOut, **ERRORS})
 def run_start(request, project_id: int, payload: RunIn):
     """Run a ladder on a frozen batch. The same batch, ladder and settings give the same run;
     a failed or cancelled one is retried in place."""
@@ -99,7 +99,7 @@ def run_start(request, project_id: int, payload: RunIn):
     return Status(202, run)
 
 
-@router.post("/projects/{project_id}/runs/{run_id}/rerun", response={202: RunOut, 422: FieldErrors, **ERRORS})
+@router.post("/projects/{project_id}/runs/{run_id}/rerun", response={202: RunOut, **ERRORS})
 def run_rerun(request, project_id: int, run_id: int, payload: RerunIn):
     """Train one rung of a run again with changed hyper-parameters; the other rungs' finished
     results are reused, and the new run gets its own verdict. The same request gives the same run."""
@@ -161,7 +161,7 @@ def run_verdict(request, project_id: int, run_id: int):
     return verdict
 
 
-@router.post("/projects/{project_id}/runs/{run_id}/label-check", response={202: RunOut, 422: FieldErrors, **ERRORS})
+@router.post("/projects/{project_id}/runs/{run_id}/label-check", response={202: RunOut, **ERRORS})
 def run_label_check(request, project_id: int, run_id: int, payload: LabelCheckIn):
     """Check every label of a done run's batch: the judging rungs fine-tune on folds of the train split
     and score the fold left out. Returns the checking run (the full fine-tunes are reused from this one);
