@@ -57,7 +57,7 @@ def ladder_create(request, payload: LadderIn):
     """Register checkpoint directories on the server as a ladder, ordered by parameter count (read
     from the safetensors headers). Admins of every project named, and of every project an existing
     ladder of that name serves, or staff; directories outside CHECKPOINT_ROOTS are for staff
-    alone. A directory that is not a causal LM with safetensors weights and a tokenizer is a 400
+    alone. A directory that is not a causal LM with safetensors weights and a tokenizer is a 422
     naming it; nothing is written then. 201 new, 200 updated."""
     projects = permissions.projects_administered(request.auth, payload.projects)
     permissions.checkpoint_directories_allowed(request.auth, payload.rungs)
