@@ -2,7 +2,7 @@
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -14,6 +14,11 @@ from config import params
 def _project_for_labelling(request, project_id: int) -> Project:
     project, _ = permissions.project_for(request.user, project_id, roles=permissions.MEMBERS)
     return project
+
+
+def _invalid(message: str) -> HttpResponse:
+    # Plain text: the message may quote what was posted, which is never markup here.
+    return HttpResponse(message, status=422, content_type="text/plain; charset=utf-8")
 
 
 def _card(request, project: Project, lease: Assignment | None, *, notice: str = "", status: int = 200):
@@ -59,7 +64,7 @@ def label_submit(request, project_id: int, assignment_id: int):
     )
     shown = request.POST.get("expected_current", "")
     if shown and not (shown.isdigit() and len(shown) <= 18):
-        return HttpResponseBadRequest("expected_current must be a revision id")
+        return _invalid("expected_current must be a revision id")
     try:
         annotation = services.item_label(
             item=lease.item,
@@ -78,7 +83,7 @@ def label_submit(request, project_id: int, assignment_id: int):
         notice = f"Not saved: this item changed while it was on your screen ({why}). Here it is as it is now."
         return _card(request, project, lease, notice=notice, status=409)
     except ValidationError as error:
-        return HttpResponseBadRequest("; ".join(error.messages))
+        return _invalid("; ".join(error.messages))
     notice = (
         "Saved — your lease had expired or the item was already done; the label is kept for review."
         if annotation.late

@@ -3,7 +3,7 @@
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -28,7 +28,7 @@ PAGE_SIZE = 50
 FILTER_KEYS = [
     "label", "annotator", "batch", "guideline", "disagreement", "disputed", "recheck", "reviewed", "q",
 ]
-# Filters the database compares with integer columns: a malformed one is a 400, not a failed query.
+# Filters the database compares with integer columns: a malformed one is a 422, not a failed query.
 INTEGER_FILTER_KEYS = ["batch", "guideline"]
 
 
@@ -89,7 +89,7 @@ def item_review(request, project_id: int, item_id: int):
     except (ValidationError, ValueError) as error:
         messages = error.messages if isinstance(error, ValidationError) else [str(error)]
         context = _review_context(project, item, errors=messages, draft={"option": option, "reason": reason})
-        return render(request, "annotation/item_review.html", context, status=400)
+        return render(request, "annotation/item_review.html", context, status=422)
     back = request.POST.get("next", "")
     if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
                                                  require_https=request.is_secure()):
@@ -106,12 +106,13 @@ def item_control(request, project_id: int, item_id: int):
     item = get_object_or_404(Item, pk=item_id, project=project)
     choice = request.POST.get("control", "")
     if choice not in {"0", "1"}:
-        raise BadRequest(f"control must be 1 (use the item as a control) or 0 (stop), not {choice[:40]!r}")
+        raise params.InvalidParameter(f"control must be 1 (use the item as a control) or 0 (stop), not {choice[:40]!r}")
     try:
         review.item_control_set(item=item, control=choice == "1")
     except ValidationError as error:
+        # The item is not reviewed: a conflict with its state, as the API answers it.
         context = _review_context(project, item, errors=error.messages)
-        return render(request, "annotation/item_review.html", context, status=400)
+        return render(request, "annotation/item_review.html", context, status=409)
     return redirect("annotation:item_review", project_id=project.pk, item_id=item.pk)
 
 
@@ -185,7 +186,7 @@ def members(request, project_id: int):
         request,
         "annotation/members.html",
         {"project": project, "memberships": memberships, "roles": Membership.ROLES, "errors": errors, "invite": invite},
-        status=400 if errors else 200,
+        status=422 if errors else 200,
     )
 
 
@@ -212,7 +213,7 @@ def import_upload(request, project_id: int):
 @csrf_protect
 def _import_upload_form(request, project):
     errors = []
-    status = 400
+    status = 422
     if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is None:
@@ -267,7 +268,7 @@ def batch_list(request, project_id: int):
     if request.method == "POST":
         if source.get("confirm") != "on":
             errors.append("tick the box to confirm: a frozen batch can never change")
-            status = 400
+            status = 422
         else:
             try:
                 batch = batches.batch_create_frozen(
@@ -280,7 +281,7 @@ def batch_list(request, project_id: int):
                 return redirect("annotation:batch_detail", project_id=project.pk, batch_id=batch.pk)
             except ValidationError as error:
                 errors.extend(error.messages)
-                status = 409 if isinstance(error, batches.BatchNameTaken) else 400
+                status = 409 if isinstance(error, batches.BatchNameTaken) else 422
     context = {
         "project": project,
         "batches": Batch.objects.filter(project=project).order_by("-created_at"),

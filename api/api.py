@@ -3,7 +3,10 @@
 Endpoints call the same permission checks, services and selectors as the
 pages, so a role may do through the API exactly what it may do in the UI.
 Every error is JSON: {"detail": "..."}, plus {"errors": {field: [...]}} for
-invalid input (400).
+input. The codes, here and on the pages: 400 a request that cannot be read
+(a body that is not JSON), 401 no valid token, 403 a role that may not, 404
+not found or not yours, 409 a conflict with the state (stale, taken, already
+done), 422 a readable request with a value that is not valid, naming the field.
 """
 
 import json
@@ -103,29 +106,30 @@ def invalid_request(request, exc: RequestValidationError):
     for error in exc.errors:
         errors.setdefault(_field_name(error.get("loc", [])), []).append(error.get("msg", "invalid"))
     summary = "; ".join(f"{field}: {', '.join(messages)}" for field, messages in errors.items())
-    return api.create_response(request, {"detail": f"invalid request: {summary}", "errors": errors}, status=400)
+    return api.create_response(request, {"detail": f"invalid request: {summary}", "errors": errors}, status=422)
 
 
 @api.exception_handler(HttpError)
 def http_error(request, exc: HttpError):
-    body = {"detail": str(exc)}
+    body, status = {"detail": str(exc)}, exc.status_code
     if isinstance(exc.__cause__, NonFiniteNumber):
-        # Ninja wraps whatever the parser raises as "Cannot parse request body".
+        # Ninja wraps whatever the parser raises as "Cannot parse request body"; this body was read.
         non_finite = exc.__cause__
         body = {
             "detail": f"invalid request: {non_finite.field}: {non_finite}",
             "errors": {non_finite.field: [str(non_finite)]},
         }
+        status = 422
     elif exc.status_code == 400:
         # Ninja's only 400 of its own: a body that is not JSON (or not the form) at all.
         body["errors"] = {"body": [str(exc)]}
-    return api.create_response(request, body, status=exc.status_code)
+    return api.create_response(request, body, status=status)
 
 
 @api.exception_handler(DjangoValidationError)
 def invalid_data(request, exc: DjangoValidationError):
     errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
-    return api.create_response(request, {"detail": "; ".join(exc.messages), "errors": errors}, status=400)
+    return api.create_response(request, {"detail": "; ".join(exc.messages), "errors": errors}, status=422)
 
 
 @api.exception_handler(PermissionDenied)

@@ -6,6 +6,8 @@ from typing import Any, Literal
 from ninja import Field, Schema
 
 from annotation.models import Annotation
+from config.params import ID_MAX
+from scaling.selectors import verdict_state
 
 
 class Error(Schema):
@@ -141,8 +143,8 @@ class ItemFilters(Schema):
 
     label: str = Field("", description='an option value, or "none" for unlabelled items')
     annotator: str = Field("", description="username of someone who labelled the item")
-    batch: int | None = Field(None, description="id of a batch the item is in")
-    guideline: int | None = Field(None, description="guideline version of the current label")
+    batch: int | None = Field(None, ge=0, le=ID_MAX, description="id of a batch the item is in")
+    guideline: int | None = Field(None, ge=0, le=ID_MAX, description="guideline version of the current label")
     disagreement: bool = Field(False, description="only items whose annotators disagree")
     disputed: bool = Field(False, description="only reviewed items an annotator has since labelled differently")
     recheck: bool = Field(False, description="only items sent back by new guidelines")
@@ -445,12 +447,26 @@ class RunSummaryOut(Schema):
     label_check: dict
     config_hash: str
     has_verdict: bool
+    verdict_state: Literal["training", "computing", "retrying", "gave_up", "done"] = Field(
+        description=(
+            "training: the run is open; computing: finished, its verdict queued or being computed; "
+            "retrying: the last computation failed and is tried again at verdict_retry_at; "
+            "gave_up: it failed too often to be tried again by itself (POST …/verdict/retry); done: stored"
+        )
+    )
+    verdict_failures: int = Field(description="failed computations of the verdict since the last stored one")
+    verdict_error: str = Field(description="the last failure's error, empty when none")
+    verdict_retry_at: datetime | None = Field(description="when the verdict is tried again; null when not planned")
     created_at: datetime
     finished_at: datetime | None
 
     @staticmethod
     def resolve_has_verdict(obj) -> bool:
         return hasattr(obj, "verdict")
+
+    @staticmethod
+    def resolve_verdict_state(obj) -> str:
+        return verdict_state(run=obj)
 
 
 class RunOut(RunSummaryOut):

@@ -26,7 +26,7 @@ def token_list(request):
         else:
             form = ApiTokenForm()
     context = {"form": form, "tokens": selectors.api_tokens_of(user=request.user), "new_key": new_key}
-    response = render(request, "api/tokens.html", context, status=400 if form.errors else 200)
+    response = render(request, "api/tokens.html", context, status=422 if form.errors else 200)
     # The page may hold a key that must not be kept in any cache.
     response["Cache-Control"] = "no-store"
     return response

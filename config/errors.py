@@ -2,7 +2,15 @@
 
 from django.shortcuts import render
 
+from config.params import InvalidParameter
+
 
 def bad_request(request, exception):
-    """400: the message of the `BadRequest` raised (by `config.params`), escaped as any text is."""
-    return render(request, "400.html", {"message": str(exception)}, status=400)
+    """The message of the `BadRequest` raised, escaped as any text is.
+
+    422 for a value that is not valid (`config.params`), 400 for a request
+    that could not be read at all (Django's own refusals).
+    """
+    invalid = isinstance(exception, InvalidParameter)
+    context = {"message": str(exception), "title": "Invalid input" if invalid else "Bad request"}
+    return render(request, "400.html", context, status=422 if invalid else 400)

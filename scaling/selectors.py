@@ -57,6 +57,25 @@ def runs_missing_a_verdict() -> list[int]:
     )
 
 
+# Where a run's verdict stands (`verdict_state`).
+VERDICT_TRAINING = "training"  # the run is open; its verdict is (re)computed once it finishes
+VERDICT_COMPUTING = "computing"  # finished, queued or being computed
+VERDICT_RETRYING = "retrying"  # the last computation failed; the sweep tries again at `Run.verdict_retry_at`
+VERDICT_GAVE_UP = "gave_up"  # failed too often to be tried again by itself; a lead may ask for it again
+VERDICT_DONE = "done"
+
+
+def verdict_state(*, run: Run) -> str:
+    """One of the VERDICT_* states above."""
+    if not run.is_final:
+        return VERDICT_TRAINING
+    if Verdict.objects.filter(run=run).exists():
+        return VERDICT_DONE
+    if not run.verdict_failures:
+        return VERDICT_COMPUTING
+    return VERDICT_RETRYING if run.verdict_retry_at is not None else VERDICT_GAVE_UP
+
+
 def run_verdict(*, run: Run | None) -> Verdict | None:
     if run is None:
         return None
@@ -96,7 +115,8 @@ def verdict_banner(*, project, batch: Batch | None = None, run: Run | None = Non
     run = run or latest_run(project=project, batch=batch)
     verdict = run_verdict(run=run)
     jobs = list(run.rung_jobs.values_list("status", flat=True)) if run is not None else []
-    verdict_failed = run is not None and run.is_final and verdict is None and run.verdict_failures > 0
+    state = verdict_state(run=run) if run is not None else None
+    verdict_failed = state in {VERDICT_RETRYING, VERDICT_GAVE_UP}
     if verdict is not None:
         kind = verdict.kind
     elif run is not None:
@@ -116,8 +136,7 @@ def verdict_banner(*, project, batch: Batch | None = None, run: Run | None = Non
         "rungs_done": sum(status == RungJob.DONE for status in jobs),
         "rungs_total": len(jobs),
         "suspect_count": len(verdict.suspects) if verdict else 0,
-        "finished": run is None
-        or (run.is_final and (verdict is not None or (verdict_failed and run.verdict_retry_at is None))),
+        "finished": state in {None, VERDICT_DONE, VERDICT_GAVE_UP},
         "poll_seconds": BANNER_POLL_SECONDS,
     }
 

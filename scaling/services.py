@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from annotation.models import BatchItem, Project
 from scaling import diagnostics, laws, selection, verdict
-from scaling.selectors import gold_loss, label_check_arrays, law_predictions
 from scaling.models import LawPrediction, Verdict
+from scaling.selectors import gold_loss, label_check_arrays, law_predictions
+from scaling.tasks import verdict_compute_task
 from training.ml.finetune import DEFAULT_LEARNING_RATE
 from training import services as training_services
 from training.models import Prediction, Run, RungJob
@@ -269,6 +270,31 @@ def verdict_attempt(*, run_id: int, now=None) -> Verdict | None:
     except Exception as error:
         _verdict_failure_record(run_id=run_id, error=error, now=now or timezone.now())
         raise
+
+
+class VerdictRetryRefused(ValidationError):
+    """A verdict that cannot be computed again: the run is still open, or its verdict is stored."""
+
+
+@transaction.atomic
+def verdict_retry(*, run: Run) -> Run:
+    """Compute a finished run's missing verdict again, now, with the failures forgotten.
+
+    For a verdict that failed, after the sweep gave up or before its next try:
+    the attempts start over (the sweep again tries VERDICT_ATTEMPTS times)
+    and the task is queued once this commits. Refused (VerdictRetryRefused)
+    for a run still open or one whose verdict is stored.
+    """
+    run = Run.objects.select_for_update().get(pk=run.pk)
+    if not run.is_final:
+        raise VerdictRetryRefused(f"run {run.pk} is {run.status}; its verdict is computed once it has finished")
+    if Verdict.objects.filter(run=run).exists():
+        raise VerdictRetryRefused(f"run {run.pk} already has its verdict")
+    run.verdict_failures, run.verdict_error, run.verdict_retry_at = 0, "", None
+    run.save(update_fields=["verdict_failures", "verdict_error", "verdict_retry_at"])
+    run_id = run.pk
+    transaction.on_commit(lambda: verdict_compute_task.delay(run_id))
+    return run
 
 
 @transaction.atomic

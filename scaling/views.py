@@ -1,7 +1,7 @@
 """Run pages and dashboards: what the ladder says, live while it trains."""
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import BadRequest, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -10,7 +10,7 @@ from annotation import permissions
 from annotation.models import Batch
 from config import params
 from config.polling import render_polled
-from scaling import selectors
+from scaling import selectors, services
 from training import services as training_services
 from training.models import InvalidTransition, Ladder, Run, Rung
 from training.services.label_check import DEFAULT_EPOCHS_FACTOR, DEFAULT_FOLDS, MAX_EPOCHS_FACTOR, MAX_FOLDS
@@ -107,6 +107,19 @@ def run_retry(request, project_id: int, run_id: int):
 
 @require_POST
 @login_required
+def run_verdict_retry(request, project_id: int, run_id: int):
+    """Compute the verdict again, for a finished run whose verdict failed to compute."""
+    project, run = _run_for(request.user, project_id, run_id)
+    try:
+        services.verdict_retry(run=run)
+    except services.VerdictRetryRefused as error:
+        context = _run_context(project, run, control_errors=error.messages)
+        return render(request, "scaling/run_detail.html", context, status=409)
+    return redirect("runs:run_detail", project_id=project_id, run_id=run.pk)
+
+
+@require_POST
+@login_required
 def run_label_check(request, project_id: int, run_id: int):
     """Check every label of the run's batch: the judging rungs fine-tune on folds of the train split."""
     project, run = _run_for(request.user, project_id, run_id)
@@ -123,7 +136,7 @@ def run_label_check(request, project_id: int, run_id: int):
         )
     except ValidationError as error:
         context = _run_context(project, run, label_check_errors=error.messages)
-        return render(request, "scaling/run_detail.html", context, status=400)
+        return render(request, "scaling/run_detail.html", context, status=422)
     return redirect("runs:run_detail", project_id=project_id, run_id=checking.pk)
 
 
@@ -147,7 +160,7 @@ def run_rerun(request, project_id: int, run_id: int):
         context = _run_context(
             project, run, rerun_errors=error.messages, rerun_draft={"rung": rung, "hyperparameters": typed}
         )
-        return render(request, "scaling/run_detail.html", context, status=400)
+        return render(request, "scaling/run_detail.html", context, status=422)
     return redirect("runs:run_detail", project_id=project.pk, run_id=rerun.pk)
 
 
@@ -161,7 +174,7 @@ def _planning_inputs(query) -> tuple[dict, dict]:
     for name, (minimum, maximum) in PLANNING_INPUTS.items():
         try:
             values[name] = params.number_param(query, name, default=None, minimum=minimum, maximum=maximum)
-        except BadRequest as error:
+        except params.InvalidParameter as error:
             values[name], errors[name] = None, str(error)
     return values, errors
 
@@ -174,7 +187,7 @@ def dashboard(request, project_id: int):
     context = selectors.dashboard(project=project, **values)
     # A bad what-if number still shows the page: the form says which field, the rest uses the defaults.
     context.update(planning_errors=errors, planning_typed={name: request.GET.get(name, "") for name in PLANNING_INPUTS})
-    return render(request, "scaling/dashboard.html", context, status=400 if errors else 200)
+    return render(request, "scaling/dashboard.html", context, status=422 if errors else 200)
 
 
 @require_GET
@@ -236,7 +249,7 @@ def batch_run_start(request, project_id: int, batch_id: int):
             request,
             "scaling/run_start_error.html",
             {"project": project, "batch": batch, "errors": error.messages},
-            status=400,
+            status=422,
         )
     return redirect("runs:run_detail", project_id=project.pk, run_id=run.pk)
 

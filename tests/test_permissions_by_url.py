@@ -54,6 +54,7 @@ VIEWS = {
     "runs:run_cancel": {"post": LEAD},
     "runs:run_retry": {"post": LEAD},
     "runs:run_rerun": {"post": LEAD},
+    "runs:run_verdict_retry": {"post": LEAD},
     "runs:run_label_check": {"post": LEAD},
     "scaling:run_suspects": {"get": LEAD},
     "runs:run_report": {"get": LEAD},
@@ -75,8 +76,10 @@ DOCUMENTED_REFUSALS = {
     ("runs:run_retry", "post"): {409},
     # The first permitted role cancels the test's run; cancelling an ended run is refused.
     ("runs:run_cancel", "post"): {409},
+    # The test's run is still pending: its verdict is computed once it is done.
+    ("runs:run_verdict_retry", "post"): {409},
     # The test's run is still pending: its labels are checked once it is done.
-    ("runs:run_label_check", "post"): {400},
+    ("runs:run_label_check", "post"): {422},
     # The second reviewer's revision is stale once the first has reviewed.
     ("annotation:item_review", "post"): {409},
 }

@@ -3,10 +3,11 @@
 A worker left behind by a killed test run keeps training and holds a core for
 minutes. Each worker gets its own process group, which `worker_stop` signals
 as a whole (the worker and anything it started), and on Linux the kernel
-kills it when its parent dies, even by SIGKILL, which no cleanup code sees.
+kills it when its parent dies, even by SIGKILL, which no cleanup code sees;
+what the worker starts (its embedded beat, torchrun) dies with the worker in
+turn (`training.ml.lifetime`).
 """
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -14,25 +15,7 @@ import sys
 import time
 from contextlib import suppress
 
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent():
-    """A preexec_fn for Popen: the child is killed when the process that started it dies."""
-    if not sys.platform.startswith("linux"):
-        return None
-    # Looked up before the fork: the child between fork and exec should only make syscalls.
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent_pid = os.getpid()
-
-    def preexec() -> None:
-        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-        # The parent may have died between the fork and the prctl call.
-        if os.getppid() != parent_pid:
-            os._exit(1)
-
-    return preexec
+from training.ml.lifetime import dying_with_this_process
 
 
 def worker_start(arguments: list[str], *, env: dict, log, cwd) -> subprocess.Popen:
@@ -40,7 +23,7 @@ def worker_start(arguments: list[str], *, env: dict, log, cwd) -> subprocess.Pop
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", *arguments],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
-        start_new_session=True, preexec_fn=_die_with_parent(),
+        start_new_session=True, preexec_fn=dying_with_this_process(),
     )
 
 

@@ -21,6 +21,9 @@ urlpatterns = [
     path("projects/<int:project_id>/runs/<int:run_id>/cancel/", views.run_cancel, name="run_cancel"),
     path("projects/<int:project_id>/runs/<int:run_id>/retry/", views.run_retry, name="run_retry"),
     path("projects/<int:project_id>/runs/<int:run_id>/rerun/", views.run_rerun, name="run_rerun"),
+    path(
+        "projects/<int:project_id>/runs/<int:run_id>/verdict/retry/", views.run_verdict_retry, name="run_verdict_retry"
+    ),
     path("projects/<int:project_id>/runs/<int:run_id>/label-check/", views.run_label_check, name="run_label_check"),
     path("projects/<int:project_id>/runs/<int:run_id>/report/", views.run_report, name="run_report"),
 ]

@@ -3,8 +3,8 @@
 from annotation import permissions
 from api.schemas import Error, FieldErrors
 
-# What any endpoint under a project may answer besides its success.
-ERRORS = {400: FieldErrors, 401: Error, 403: Error, 404: Error}
+# What any endpoint under a project may answer besides its success (api.api says when each is given).
+ERRORS = {400: FieldErrors, 401: Error, 403: Error, 404: Error, 422: FieldErrors}
 
 
 def project_for(request, project_id: int, *, roles: set[str]):

@@ -9,10 +9,10 @@ from django.core.paginator import Paginator
 from ninja import Query
 from ninja.errors import HttpError
 
+from config.params import ID_MAX
 from api.schemas import (
     AnnotatorQualityOut,
     Error,
-    FieldErrors,
     LabelCheckIn,
     LadderIn,
     LadderOut,
@@ -29,6 +29,7 @@ from api.schemas import (
     VerdictOut,
 )
 from scaling import selectors as scaling_selectors
+from scaling import services as scaling_services
 from scaling.models import Verdict
 from training import services as training_services
 from training.models import InvalidTransition, Ladder, Run, Rung
@@ -58,7 +59,7 @@ def ladder_create(request, payload: LadderIn):
     """Register checkpoint directories on the server as a ladder, ordered by parameter count (read
     from the safetensors headers). Admins of every project named, and of every project an existing
     ladder of that name serves, or staff; directories outside CHECKPOINT_ROOTS are for staff
-    alone. A directory that is not a causal LM with safetensors weights and a tokenizer is a 400
+    alone. A directory that is not a causal LM with safetensors weights and a tokenizer is a 422
     naming it; nothing is written then. 201 new, 200 updated."""
     projects = permissions.projects_administered(request.auth, payload.projects)
     permissions.checkpoint_directories_allowed(request.auth, payload.rungs)
@@ -72,7 +73,7 @@ def ladder_create(request, payload: LadderIn):
 
 
 @router.get("/projects/{project_id}/runs", response={200: list[RunSummaryOut], **ERRORS})
-def run_list(request, project_id: int, batch_id: int | None = None):
+def run_list(request, project_id: int, batch_id: Query[int | None, {"ge": 0, "le": ID_MAX}] = None):
     project, _ = project_for(request, project_id, roles=permissions.LEADS)
     runs = Run.objects.filter(batch__project=project).select_related("verdict").order_by("-created_at")
     if batch_id is not None:
@@ -80,7 +81,7 @@ def run_list(request, project_id: int, batch_id: int | None = None):
     return runs
 
 
-@router.post("/projects/{project_id}/runs", response={202: RunOut, 422: FieldErrors, **ERRORS})
+@router.post("/projects/{project_id}/runs", response={202: RunOut, **ERRORS})
 def run_start(request, project_id: int, payload: RunIn):
     """Run a ladder on a frozen batch. The same batch, ladder and settings give the same run;
     a failed or cancelled one is retried in place."""
@@ -100,7 +101,7 @@ def run_start(request, project_id: int, payload: RunIn):
     return Status(202, run)
 
 
-@router.post("/projects/{project_id}/runs/{run_id}/rerun", response={202: RunOut, 422: FieldErrors, **ERRORS})
+@router.post("/projects/{project_id}/runs/{run_id}/rerun", response={202: RunOut, **ERRORS})
 def run_rerun(request, project_id: int, run_id: int, payload: RerunIn):
     """Train one rung of a run again with changed hyper-parameters; the other rungs' finished
     results are reused, and the new run gets its own verdict. The same request gives the same run."""
@@ -141,6 +142,17 @@ def run_retry(request, project_id: int, run_id: int):
         return Status(409, {"detail": "; ".join(error.messages)})
 
 
+@router.post("/projects/{project_id}/runs/{run_id}/verdict/retry", response={202: RunOut, 409: Error, **ERRORS})
+def run_verdict_retry(request, project_id: int, run_id: int):
+    """Compute a finished run's verdict again when its computation failed (`verdict_state` retrying or
+    gave_up): the failures are forgotten and it is queued now. 409 for an open run or a stored verdict."""
+    run = _run(request, project_id, run_id)
+    try:
+        return Status(202, scaling_services.verdict_retry(run=run))
+    except scaling_services.VerdictRetryRefused as error:
+        return Status(409, {"detail": "; ".join(error.messages)})
+
+
 @router.get("/projects/{project_id}/runs/{run_id}/verdict", response={200: VerdictOut, **ERRORS})
 def run_verdict(request, project_id: int, run_id: int):
     """What the finished run says about the data: does F1 rise with model size?"""
@@ -151,7 +163,7 @@ def run_verdict(request, project_id: int, run_id: int):
     return verdict
 
 
-@router.post("/projects/{project_id}/runs/{run_id}/label-check", response={202: RunOut, 422: FieldErrors, **ERRORS})
+@router.post("/projects/{project_id}/runs/{run_id}/label-check", response={202: RunOut, **ERRORS})
 def run_label_check(request, project_id: int, run_id: int, payload: LabelCheckIn):
     """Check every label of a done run's batch: the judging rungs fine-tune on folds of the train split
     and score the fold left out. Returns the checking run (the full fine-tunes are reused from this one);

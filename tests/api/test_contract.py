@@ -102,12 +102,12 @@ class TestImports:
         assert (status["status"], status["messages_added"], status["format"]) == ("done", 3, "jsonl")
 
     @pytest.mark.covers("POST /api/v1/projects/{project_id}/imports")
-    def test_a_bad_format_or_a_missing_file_is_400_naming_the_field(self, api, world):
+    def test_a_bad_format_or_a_missing_file_is_422_naming_the_field(self, api, world):
         lead = api.as_user(world["keys"][LEAD])
         bad = lead.post(p(world, "/imports"), data={"file": SimpleUploadedFile("a.txt", b"x"), "format": "docx"})
-        assert bad.status_code == 400 and "format" in bad.json()["errors"]
+        assert bad.status_code == 422 and "format" in bad.json()["errors"]
         missing = lead.post(p(world, "/imports"), data={"corpus": "x"})
-        assert missing.status_code == 400 and "file" in missing.json()["errors"]
+        assert missing.status_code == 422 and "file" in missing.json()["errors"]
         assert not ImportJob.objects.filter(file_name="a.txt").exists()
 
     @pytest.mark.covers("POST /api/v1/projects/{project_id}/imports")
@@ -135,9 +135,9 @@ class TestItems:
         assert lead.get(p(world, "/items"), data={"page": 99}).json()["items"] == []
 
     @pytest.mark.covers("GET /api/v1/projects/{project_id}/items")
-    def test_invalid_query_parameters_are_400_with_their_names(self, api, world):
+    def test_invalid_query_parameters_are_422_with_their_names(self, api, world):
         response = api.as_user(world["keys"][LEAD]).get(p(world, "/items"), data={"page": 0, "reviewed": "maybe"})
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert set(response.json()["errors"]) == {"page", "reviewed"}
 
     @pytest.mark.covers("GET /api/v1/projects/{project_id}/items/{item_id}")
@@ -182,13 +182,13 @@ class TestLabelling:
         assert sorted(labelled) == sorted(item.pk for item in world["items"][2:])
 
     @pytest.mark.covers("POST /api/v1/projects/{project_id}/assignments/{assignment_id}/label")
-    def test_a_wrong_option_is_400_and_someone_elses_lease_is_not_found(self, api, world):
+    def test_a_wrong_option_is_422_and_someone_elses_lease_is_not_found(self, api, world):
         annotator = api.as_user(world["keys"][ANNOTATOR])
         lease = annotator.post(p(world, "/assignments/next")).json()
         wrong = annotator.post(p(world, f"/assignments/{lease['id']}/label"), json={"option": "maybe"})
-        assert wrong.status_code == 400 and "option" in wrong.json()["errors"]
+        assert wrong.status_code == 422 and "option" in wrong.json()["errors"]
         missing = annotator.post(p(world, f"/assignments/{lease['id']}/label"), json={})
-        assert missing.status_code == 400 and list(missing.json()["errors"]) == ["option"]
+        assert missing.status_code == 422 and list(missing.json()["errors"]) == ["option"]
         theirs = api.as_user(world["keys"][LEAD]).post(
             p(world, f"/assignments/{lease['id']}/label"), json={"option": "extraction"}
         )
@@ -250,7 +250,7 @@ class TestLabelling:
             p(world, f"/items/{item.pk}/review"),
             json={"option": "no_extraction", "expected_current_id": accepted.json()["id"]},
         )
-        assert no_reason.status_code == 400 and "reason" in no_reason.json()["errors"]
+        assert no_reason.status_code == 422 and "reason" in no_reason.json()["errors"]
         assert Item.objects.get(pk=item.pk).current_annotation_id == accepted.json()["id"]
 
 
@@ -289,12 +289,12 @@ class TestBatches:
         assert len(records) == detail["train_count"] and set(records[0]) == {"instruction", "input", "output"}
 
     @pytest.mark.covers("POST /api/v1/projects/{project_id}/batches")
-    def test_a_batch_of_nothing_or_a_taken_name_is_400(self, api, world):
+    def test_a_batch_of_nothing_or_a_taken_name_is_422(self, api, world):
         lead = api.as_user(world["keys"][LEAD])
         nothing = lead.post(p(world, "/batches"), json={"name": "empty"})
-        assert nothing.status_code == 400 and "items" in nothing.json()["errors"]
+        assert nothing.status_code == 422 and "items" in nothing.json()["errors"]
         taken = lead.post(p(world, "/batches"), json={"name": "first", "selection": "labelled"})
-        assert taken.status_code == 400 and "name" in taken.json()["errors"]
+        assert taken.status_code == 422 and "name" in taken.json()["errors"]
         assert Batch.objects.filter(project=world["project"]).count() == 1
 
 
@@ -312,11 +312,11 @@ class TestLadders:
         assert (again.status_code, again.json()["id"]) == (200, created.json()["id"])
 
     @pytest.mark.covers("POST /api/v1/ladders")
-    def test_a_directory_that_is_not_a_checkpoint_is_400_naming_it(self, api, world, tmp_path, settings):
+    def test_a_directory_that_is_not_a_checkpoint_is_422_naming_it(self, api, world, tmp_path, settings):
         settings.CHECKPOINT_ROOTS = [world["checkpoint"].parent, tmp_path]
         body = {"name": "bad", "rungs": [str(world["checkpoint"]), str(tmp_path)], "projects": [world["project"].pk]}
         refused = api.as_user(world["keys"][ADMIN]).post(f"{V1}/ladders", json=body)
-        assert refused.status_code == 400
+        assert refused.status_code == 422
         assert refused.json()["errors"]["rungs"] == [f"{tmp_path}: no config.json"]
         assert not Ladder.objects.filter(name="bad").exists()
 
@@ -394,7 +394,7 @@ class TestRuns:
         assert response.status_code == 404
         draft = batch_create(project=world["project"], name="draft", items=Item.objects.filter(pk=world["items"][0].pk))
         response = lead.post(p(world, "/runs"), json={"batch_id": draft.pk, "ladder_id": world["ladder"].pk})
-        assert response.status_code == 400 and "batch" in response.json()["errors"]
+        assert response.status_code == 422 and "batch" in response.json()["errors"]
 
     @pytest.mark.covers(
         "POST /api/v1/projects/{project_id}/runs/{run_id}/cancel",

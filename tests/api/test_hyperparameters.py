@@ -38,9 +38,9 @@ def test_non_finite_numbers_are_refused_naming_the_field(api, world, number):
     lead = api.as_user(world["keys"][LEAD])
     body = json.dumps({"batch_id": world["batch"].pk, "ladder_id": world["ladder"].pk, "hyperparameters": {}})
     text = body.replace('"hyperparameters": {}', f'"hyperparameters": {{"lr": {number}}}')
-    # Sent as typed: the API's JSON parser refuses NaN, Infinity and 1e999 (400) before any schema is read.
+    # Sent as typed: the API's JSON parser refuses NaN, Infinity and 1e999 (422) before any schema is read.
     response = lead.post(f"/api/v1/projects/{world['project'].pk}/runs", data=text, content_type="application/json")
-    assert response.status_code == 400, response.content
+    assert response.status_code == 422, response.content
     assert list(response.json()["errors"]) == ["hyperparameters.lr"]
     assert not Run.objects.exclude(pk=world["run"].pk).exists()
 

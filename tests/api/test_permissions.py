@@ -57,6 +57,7 @@ MINIMUM_ROLE = {
     "POST /api/v1/projects/{project_id}/runs/{run_id}/retry": LEAD,
     "POST /api/v1/projects/{project_id}/runs/{run_id}/rerun": LEAD,
     "GET /api/v1/projects/{project_id}/runs/{run_id}/verdict": LEAD,
+    "POST /api/v1/projects/{project_id}/runs/{run_id}/verdict/retry": LEAD,
     "POST /api/v1/projects/{project_id}/runs/{run_id}/label-check": LEAD,
     "GET /api/v1/projects/{project_id}/runs/{run_id}/suspects": LEAD,
     "GET /api/v1/projects/{project_id}/runs/{run_id}/annotators": LEAD,
@@ -75,6 +76,8 @@ DOCUMENTED_REFUSALS = {
     "POST /api/v1/projects/{project_id}/runs/{run_id}/label-check": {422},
     # Only a failed or cancelled run is retried: the world's run is pending.
     "POST /api/v1/projects/{project_id}/runs/{run_id}/retry": {409},
+    # The world's run is pending: its verdict is computed once it has finished.
+    "POST /api/v1/projects/{project_id}/runs/{run_id}/verdict/retry": {409},
     # The first permitted role's cancel ends the run; the next ones find it ended.
     "POST /api/v1/projects/{project_id}/runs/{run_id}/cancel": {409},
     # The world's run has no learning curves to plan from.

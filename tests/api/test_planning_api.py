@@ -61,9 +61,9 @@ def test_a_lead_gets_the_recommendation_the_labels_and_the_options(api, planned)
     ("target_loss=nan", "target_loss"), ("budget_seconds=lots", "budget_seconds"),
     ("budget_seconds=-3", "budget_seconds"), ("budget_seconds=inf", "budget_seconds"),
 ])
-def test_a_what_if_that_is_not_a_number_is_a_400_naming_the_field(api, planned, query, field):
+def test_a_what_if_that_is_not_a_number_is_a_422_naming_the_field(api, planned, query, field):
     response = api.as_user(planned["lead"]).get(f"{url(planned)}?{query}")
-    assert response.status_code == 400 and field in response.json()["errors"]
+    assert response.status_code == 422 and field in response.json()["errors"]
 
 
 @pytest.mark.covers(OPERATION)

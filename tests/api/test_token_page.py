@@ -50,7 +50,7 @@ def test_making_a_token_shows_its_key_once(browser, annotator):
 
 def test_a_lifetime_out_of_bounds_is_refused_naming_the_field_and_makes_nothing(browser):
     response = browser.post(PAGE, {"name": "ci", "days": "9999"})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "less than or equal to 366" in response.content.decode()
     assert not ApiToken.objects.exists()
 

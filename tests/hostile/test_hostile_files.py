@@ -508,5 +508,5 @@ def test_a_malformed_content_length_is_not_a_server_error(project, lead):
     response = client.generic(
         "POST", url, b"--x--\r\n", content_type="multipart/form-data; boundary=x", CONTENT_LENGTH="lots"
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "choose a file to import" in response.content.decode()

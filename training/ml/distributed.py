@@ -20,11 +20,13 @@ import argparse
 import json
 import math
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from training.ml.data import TrainExample, encode_example
+from training.ml.lifetime import die_with_parent, dying_with_this_process
 from training.ml.finetune import (
     PROGRESS_EVERY_SECONDS,
     TRAINING_RESULT_FILE,
@@ -151,6 +153,22 @@ def sharded_finetune(*, checkpoint_dir, examples: list[TrainExample], output_dir
         dist.destroy_process_group()
 
 
+def torchrun_start(arguments: list[str], *, log) -> "subprocess.Popen":
+    """`torchrun ARGUMENTS`, its output to `log`, dying with the calling process (the worker).
+
+    It gets SIGTERM then, on which torchrun stops its trainers; each trainer
+    also dies with torchrun itself (`main`), should torchrun be killed outright.
+    """
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", *arguments],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=dying_with_this_process(signal.SIGTERM),
+    )
+
+
 def launch(
     *,
     checkpoint_dir,
@@ -168,9 +186,6 @@ def launch(
     non-finite loss fails like the single-process path (Diverged), any other
     failure raises with the end of the processes' log.
     """
-    import subprocess
-    import sys
-
     from training.ml.finetune import Cancelled, Diverged
 
     output_dir = Path(output_dir)
@@ -178,13 +193,13 @@ def launch(
     examples_file = output_dir / "train-examples.jsonl"
     write_examples(examples_file, examples)
     log_path = output_dir / "launch.log"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+    arguments = [
+        "--standalone", f"--nproc_per_node={processes}",
         "-m", "training.ml.distributed", "--checkpoint", str(checkpoint_dir), "--examples", str(examples_file),
         "--output", str(output_dir), "--config", json.dumps(overrides),
     ]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        process = torchrun_start(arguments, log=log)
         try:
             while process.poll() is None:
                 time.sleep(1.0)
@@ -213,6 +228,7 @@ def main(argv=None) -> None:
     parser.add_argument("--output", required=True, help="where the adapter is saved")
     parser.add_argument("--config", default="{}", help="LoRA hyper-parameters as JSON, e.g. '{\"lr\": 2e-5}'")
     args = parser.parse_args(argv)
+    die_with_parent()
     sharded_finetune(
         checkpoint_dir=args.checkpoint,
         examples=read_examples(args.examples),

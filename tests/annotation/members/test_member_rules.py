@@ -67,7 +67,7 @@ def test_the_members_page_shows_the_services_refusal(project, admin_user):
     client.force_login(admin_user)
     url = reverse("annotation:members", args=[project.pk])
     demoted = client.post(url, {"username": "boss", "role": Membership.ANNOTATOR})
-    assert demoted.status_code == 400 and "last admin" in demoted.content.decode()
+    assert demoted.status_code == 422 and "last admin" in demoted.content.decode()
     removed = client.post(url, {"username": "boss", "action": "remove"})
-    assert removed.status_code == 400 and "cannot remove yourself" in removed.content.decode()
+    assert removed.status_code == 422 and "cannot remove yourself" in removed.content.decode()
     assert role_of(project, admin_user) == Membership.ADMIN

@@ -52,14 +52,14 @@ def test_an_unreviewed_item_has_no_button_and_is_refused(project, annotator, lea
     page = lead_client.get(reverse("annotation:item_review", args=[project.pk, item.pk])).content.decode()
     assert "Use as control" not in page
     response = lead_client.post(reverse("annotation:item_control", args=[project.pk, item.pk]), {"control": "1"})
-    assert response.status_code == 400 and "is not reviewed" in response.content.decode()
+    assert response.status_code == 409 and "is not reviewed" in response.content.decode()
     assert not Item.objects.get(pk=item.pk).control
 
 
-def test_a_control_value_other_than_1_or_0_is_a_400_naming_the_field(project, annotator, lead):
+def test_a_control_value_other_than_1_or_0_is_a_422_naming_the_field(project, annotator, lead):
     item = reviewed_item(project, annotator, lead)
     response = client_for(lead).post(reverse("annotation:item_control", args=[project.pk, item.pk]), {"control": "yes"})
-    assert response.status_code == 400 and "control must be 1" in response.content.decode()
+    assert response.status_code == 422 and "control must be 1" in response.content.decode()
     assert not Item.objects.get(pk=item.pk).control
 
 

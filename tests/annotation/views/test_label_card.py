@@ -77,11 +77,11 @@ class TestTheCard:
         again = submit(client, project, lease, "no_extraction", str(mine.pk))
         assert again.status_code == 200 and Item.objects.get(pk=item.pk).label == "no_extraction"
 
-    def test_a_malformed_revision_is_400(self, project, annotator):
+    def test_a_malformed_revision_is_422(self, project, annotator):
         make_items(project, 1)
         lease = assignments.assignment_claim_next(project=project, annotator=annotator)
         for bad in ["abc", "9" * 30, "-1"]:
-            assert submit(client_for(annotator), project, lease, "extraction", bad).status_code == 400
+            assert submit(client_for(annotator), project, lease, "extraction", bad).status_code == 422
         assert not Annotation.objects.exists()
 
 

@@ -60,7 +60,7 @@ def test_an_admin_adds_changes_and_removes_members(project, admin_user, outsider
     client.post(url, {"username": "stranger", "action": "remove"})
     assert not Membership.objects.filter(project=project, user=outsider).exists()
     response = client.post(url, {"username": "nobody", "role": "lead"})
-    assert response.status_code == 400 and "no user named" in response.content.decode()
+    assert response.status_code == 422 and "no user named" in response.content.decode()
     assert not Membership.objects.filter(project=project, user__username="nobody").exists()
 
 
@@ -83,7 +83,7 @@ def test_an_invited_person_sets_a_password_once_and_logs_in(project, admin_user)
     again = Client().get(link, follow=True).content.decode()
     assert "has been used or has expired" in again
     taken = client_for(admin_user).post(url, {"username": "newbie", "role": "lead", "action": "invite"})
-    assert taken.status_code == 400 and "already has an account" in taken.content.decode()
+    assert taken.status_code == 422 and "already has an account" in taken.content.decode()
     assert Membership.objects.get(project=project, user=newbie).role == Membership.ANNOTATOR
 
 

@@ -60,14 +60,14 @@ def test_the_run_page_shows_the_cost_and_the_check_starts_from_its_form(flat, pr
     assert 'id="annotator-ladder"' in agreement and "sim-annotator-1" in agreement
 
 
-def test_bad_settings_are_400_with_the_reason_and_start_nothing(flat, project):
+def test_bad_settings_are_422_with_the_reason_and_start_nothing(flat, project):
     client, run = flat["client"], flat["run"]
     token = client.get(reverse("runs:run_detail", args=[project.pk, run.pk])).cookies["csrftoken"].value
     response = client.post(
         reverse("runs:run_label_check", args=[project.pk, run.pk]),
         {"folds": "2.5", "csrfmiddlewaretoken": token},
     )
-    assert response.status_code == 400 and "not a whole number" in response.content.decode()
+    assert response.status_code == 422 and "not a whole number" in response.content.decode()
     without_token = client.post(reverse("runs:run_label_check", args=[project.pk, run.pk]), {"folds": "3"})
     assert without_token.status_code == 403
     assert Run.objects.count() == 1

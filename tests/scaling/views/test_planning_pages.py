@@ -69,7 +69,7 @@ def test_a_what_if_that_is_not_a_number_is_named_inline_and_the_page_still_plans
     lead_client, project, verdict, field, typed
 ):
     response = dashboard(lead_client, project, **{field: typed})
-    assert response.status_code == 400
+    assert response.status_code == 422
     page = response.content.decode()
     assert f'id="{field}-error"' in page and f"{field} must be a number from" in page
     assert 'id="planning-options"' in page

@@ -151,12 +151,14 @@ class TestRerun:
             ("r2", "target_modules=(a+)+$", "target_modules: rung &#x27;r2&#x27; has no safetensors weights"),
             ("r2", "epochs=1e6", "epochs: 1e+06 is out of range"),
             ("r2", "lr=inf", "lr: inf is not a finite number"),
+            ("r2", "lr=nan", "lr: nan is not a finite number"),
+            ("r2", "epochs=fast", "epochs: &#x27;fast&#x27; is not a number"),
         ],
     )
     def test_bad_input_changes_nothing_and_says_why(self, lead_client, project, verdict, rung, typed, message):
         rung_id = verdict.run.ladder.rungs.get(name=rung).pk if rung != "nope" else "nope"
         response = lead_client.post(self.url(project, verdict), {"rung": rung_id, "hyperparameters": typed})
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert message in response.content.decode()
         assert Run.objects.count() == 1
 
@@ -195,7 +197,7 @@ def test_hostile_hyper_parameters_on_the_run_start_form_name_their_fields_and_st
         reverse("runs:batch_run_start", args=[project.pk, verdict.run.batch_id]),
         {"ladder": ladder.pk, "hyperparameters": "epochs=1e6, processes=64, target_modules=(a+)+$"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     html = response.content.decode()
     for field in ("epochs: 1e+06 is out of range", "processes: 64 is out of range", "target_modules: rung"):
         assert field in html
@@ -207,7 +209,7 @@ def test_starting_a_run_on_a_ladder_of_another_project_is_refused(lead_client, p
     response = lead_client.post(
         reverse("runs:batch_run_start", args=[project.pk, verdict.run.batch_id]), {"ladder": stranger.pk}
     )
-    assert response.status_code == 400 and b"choose one of this project" in response.content
+    assert response.status_code == 422 and b"choose one of this project" in response.content
 
 
 @pytest.mark.parametrize(
