@@ -65,7 +65,7 @@ def project_new(request):
             return redirect("annotation:import_upload", project_id=project.pk)
     return render(
         request, "annotation/project_form.html", {"form": form, "project": None},
-        status=400 if form.errors else 200,
+        status=422 if form.errors else 200,
     )
 
 
@@ -86,5 +86,5 @@ def project_settings(request, project_id: int):
             return redirect("annotation:project_settings", project_id=project.pk)
     return render(
         request, "annotation/project_form.html", {"form": form, "project": project},
-        status=400 if form.errors else 200,
+        status=422 if form.errors else 200,
     )

@@ -53,7 +53,7 @@ def _settings(payload: ProjectSettingsIn) -> dict:
     return fields
 
 
-@router.post("/projects", response={201: ProjectOut, 400: FieldErrors, 401: Error, 403: Error})
+@router.post("/projects", response={201: ProjectOut, 400: FieldErrors, 401: Error, 403: Error, 422: FieldErrors})
 def project_create(request, payload: ProjectIn):
     """Make a project from a task template (site staff only); the caller becomes its admin.
 

@@ -33,7 +33,7 @@ def test_each_parquet_split_holds_the_alpaca_records_and_names_the_batch(api, wo
         assert table.to_pylist() == json.loads(b"".join(alpaca.streaming_content))
         assert table.schema.metadata[b"ladderlab.content_hash"] == batch.content_hash.encode()
         assert table.schema.metadata[b"ladderlab.split"] == split.encode()
-    assert lead.get(batch_path(world, batch.pk, "/parquet"), data={"split": "all"}).status_code == 400
+    assert lead.get(batch_path(world, batch.pk, "/parquet"), data={"split": "all"}).status_code == 422
 
 
 @pytest.mark.covers(AXOLOTL)

@@ -76,4 +76,4 @@ def test_an_annotator_is_refused_and_a_run_of_another_project_is_not_found(api, 
     lead = api.as_user(tracked["lead"])
     assert lead.get(url(tracked, f"?run_id={foreign.pk}")).status_code == 404
     bad = lead.get(url(tracked, "?run_id=abc"))
-    assert bad.status_code == 400 and "run_id" in bad.json()["errors"]
+    assert bad.status_code == 422 and "run_id" in bad.json()["errors"]

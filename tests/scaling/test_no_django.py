@@ -36,5 +36,5 @@ def test_imports_only_numerical_libraries_stdlib_and_siblings(module):
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     # Numerical libraries (numpy, scipy, scikit-learn, cleanlab), never Django.
-    allowed = set(sys.stdlib_module_names) | {"numpy", "scipy", "sklearn", "cleanlab", "scaling"}
+    allowed = set(sys.stdlib_module_names) | {"numpy", "scipy", "sklearn", "cleanlab", "threadpoolctl", "scaling"}
     assert imported <= allowed, imported - allowed

@@ -165,9 +165,9 @@ class TestPages:
             ({"merge_window_seconds": "1e999"}, "merge_window_seconds"),
         ],
     )
-    def test_bad_fields_answer_400_naming_the_field_and_make_nothing(self, changes, field):
+    def test_bad_fields_answer_422_naming_the_field_and_make_nothing(self, changes, field):
         response = self.staff().post(reverse("annotation:project_new"), form_data(**changes))
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert f'data-field="{field}"' in response.content.decode()
         assert not Project.objects.filter(name="Kinds of message").exists()
 
