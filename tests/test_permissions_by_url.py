@@ -46,6 +46,7 @@ VIEWS = {
     "annotation:batch_export": {"get": LEAD},
     "annotation:import_upload": {"get": LEAD, "post": LEAD},
     "annotation:import_status": {"get": LEAD},
+    "annotation:preprocess": {"get": LEAD, "post": LEAD},
     "annotation:members": {"get": ADMIN, "post": ADMIN},
     "runs:run_detail": {"get": LEAD},
     "runs:run_cancel": {"post": LEAD},
@@ -172,6 +173,9 @@ def form_for(name: str, method: str, world, user) -> dict:
             "file": SimpleUploadedFile("m.jsonl", b'{"id": "1"}\n'), "corpus": "more", "format": "jsonl"
         },
         "annotation:members": lambda: {"username": "newcomer", "role": ANNOTATOR, "action": "set"},
+        "annotation:preprocess": lambda: {
+            "merge_window_seconds": "18", "min_chars": "7", "candidate_threshold": "0.5", "context_window": "11"
+        },
         "runs:run_rerun": lambda: {"rung": world["rung"].pk, "hyperparameters": "lr=2e-5"},
         "runs:batch_run_start": lambda: {"ladder": world["ladder"].pk},
         "api_tokens:list": lambda: {"name": "nightly export", "days": "30"},
