@@ -43,7 +43,7 @@ def preprocess(request, project_id: int):
         if form.is_valid():
             result = preprocessing.items_preprocess(project=project, settings=form.preprocess_settings())
             messages.success(request, f"Made {result.created:,} items.")
-            return redirect("annotation:preprocess", project_id=project.pk)
+            return redirect("annotation:project_detail", project_id=project.pk)
     elif any(name in request.GET for name in PreprocessForm.base_fields):
         form = PreprocessForm(request.GET)
     else:

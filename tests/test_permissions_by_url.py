@@ -169,13 +169,13 @@ def form_for(name: str, method: str, world, user) -> dict:
         "annotation:item_control": lambda: {"control": "0"},
         "annotation:guidelines": lambda: {"text": f"Label by {user.username}'s rules."},
         "annotation:batch_list": lambda: {"name": f"by {user.username}", "selection": "labelled", "confirm": "on"},
+        "annotation:preprocess": lambda: {
+            "merge_window_seconds": "18", "min_chars": "7", "candidate_threshold": "0.5", "context_window": "11"
+        },
         "annotation:import_upload": lambda: {
             "file": SimpleUploadedFile("m.jsonl", b'{"id": "1"}\n'), "corpus": "more", "format": "jsonl"
         },
         "annotation:members": lambda: {"username": "newcomer", "role": ANNOTATOR, "action": "set"},
-        "annotation:preprocess": lambda: {
-            "merge_window_seconds": "18", "min_chars": "7", "candidate_threshold": "0.5", "context_window": "11"
-        },
         "runs:run_rerun": lambda: {"rung": world["rung"].pk, "hyperparameters": "lr=2e-5"},
         "runs:batch_run_start": lambda: {"ladder": world["ladder"].pk},
         "api_tokens:list": lambda: {"name": "nightly export", "days": "30"},

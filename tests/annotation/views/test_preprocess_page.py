@@ -121,14 +121,15 @@ def test_making_the_items_saves_the_settings_and_says_how_many(project, lead, ch
 
     response = client.post(url(project), LOOSER)
 
-    assert response.status_code == 302 and response["Location"] == url(project)
+    detail = reverse("annotation:project_detail", args=[project.pk])
+    assert response.status_code == 302 and response["Location"] == detail
     assert Item.objects.filter(project=project).count() == expected.created > 0
     assert saved_settings(project) == looser
-    page = client.get(response["Location"]).content.decode()
-    assert f"Made {expected.created} items." in page
-    assert "candidates already have an item" in preview_block(page)
-    # Said once.
-    assert "Made " not in client.get(url(project)).content.decode()
+    page = client.get(detail).content.decode()
+    assert re.search(rf'id="messages">.*Made {expected.created} items\.', page, re.S)
+    assert "Made " not in client.get(detail).content.decode()  # said once
+    again = preview_block(client.get(url(project)).content.decode())
+    assert f"{expected.created} of their {expected.candidates} candidates already have an item" in " ".join(again.split())
 
 
 def test_making_the_items_needs_the_csrf_token(project, lead, chats):
