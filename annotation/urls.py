@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation import labelling_views, lead_views, views
+from annotation import labelling_views, lead_views, preprocess_views, views
 
 app_name = "annotation"
 
@@ -47,6 +47,7 @@ urlpatterns = [
         name="batch_export",
     ),
     path("projects/<int:project_id>/imports/", lead_views.import_upload, name="import_upload"),
+    path("projects/<int:project_id>/preprocess/", preprocess_views.preprocess, name="preprocess"),
     path(
         "projects/<int:project_id>/imports/<int:job_id>/",
         lead_views.import_status,

@@ -49,6 +49,7 @@ VIEWS = {
     "annotation:batch_export": {"get": LEAD},
     "annotation:import_upload": {"get": LEAD, "post": LEAD},
     "annotation:import_status": {"get": LEAD},
+    "annotation:preprocess": {"get": LEAD, "post": LEAD},
     "annotation:members": {"get": ADMIN, "post": ADMIN},
     "runs:run_detail": {"get": LEAD},
     "runs:run_cancel": {"post": LEAD},
@@ -175,6 +176,9 @@ def form_for(name: str, method: str, world, user) -> dict:
         "annotation:item_control": lambda: {"control": "0"},
         "annotation:guidelines": lambda: {"text": f"Label by {user.username}'s rules."},
         "annotation:batch_list": lambda: {"name": f"by {user.username}", "selection": "labelled", "confirm": "on"},
+        "annotation:preprocess": lambda: {
+            "merge_window_seconds": "18", "min_chars": "7", "candidate_threshold": "0.5", "context_window": "11"
+        },
         "annotation:import_upload": lambda: {
             "file": SimpleUploadedFile("m.jsonl", b'{"id": "1"}\n'), "corpus": "more", "format": "jsonl"
         },

@@ -42,11 +42,13 @@ function cardShown() {
 document.addEventListener("htmx:afterSettle", cardShown);
 document.addEventListener("DOMContentLoaded", cardShown);
 
-// A label refused as stale (409) answers with a fresh card to swap in; htmx 2
-// swaps no 4xx response by itself.
+// A label refused as stale (409) answers with a fresh card to swap in, and a
+// preview of invalid settings (400) with the errors; htmx 2 swaps no 4xx
+// response by itself.
 document.addEventListener("htmx:beforeSwap", (event) => {
   const target = event.detail.target;
-  if (event.detail.xhr.status === 409 && target && target.id === "card") {
+  const status = event.detail.xhr.status;
+  if (target && ((status === 409 && target.id === "card") || (status === 400 && target.id === "preprocess-preview"))) {
     event.detail.shouldSwap = true;
     event.detail.isError = false;
   }

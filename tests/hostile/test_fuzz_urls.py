@@ -28,6 +28,7 @@ PARAMETERS = [
     "run", "selection", "split", "batch_id", "ladder_id", "ladder", "rung", "seconds", "expected_current",
     "option", "reason", "hyperparameters", "learning_curve", "name", "confirm", "role", "action", "username",
     "text", "recheck", "corpus", "format", "target_loss", "budget_seconds",
+    "merge_window_seconds", "min_chars", "candidate_threshold", "context_window",
 ]
 PLACEHOLDER = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 
