@@ -59,7 +59,7 @@ def preprocess(request, project_id: int):
         "settings": asdict(settings) if settings else None,
         "preview": preprocessing.items_preview(project=project, settings=settings) if settings else None,
     }
-    status = 200 if settings else 400
+    status = 200 if settings else 422
     if request.htmx and request.method == "GET":
         return render(request, f"{TEMPLATE}#preview", context, status=status)
     return render(request, TEMPLATE, context, status=status)

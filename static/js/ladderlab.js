@@ -43,12 +43,12 @@ document.addEventListener("htmx:afterSettle", cardShown);
 document.addEventListener("DOMContentLoaded", cardShown);
 
 // A label refused as stale (409) answers with a fresh card to swap in, and a
-// preview of invalid settings (400) with the errors; htmx 2 swaps no 4xx
+// preview of invalid settings (422) with the errors; htmx 2 swaps no 4xx
 // response by itself.
 document.addEventListener("htmx:beforeSwap", (event) => {
   const target = event.detail.target;
   const status = event.detail.xhr.status;
-  if (target && ((status === 409 && target.id === "card") || (status === 400 && target.id === "preprocess-preview"))) {
+  if (target && ((status === 409 && target.id === "card") || (status === 422 && target.id === "preprocess-preview"))) {
     event.detail.shouldSwap = true;
     event.detail.isError = false;
   }

@@ -105,7 +105,7 @@ def test_bad_values_get_field_errors_and_change_nothing(project, lead, chats, fi
     posted = client.post(url(project), values)
 
     for response in (shown, partial, posted):
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert "Make the items" not in response.content.decode()
     assert f'id="{field}-errors"' in shown.content.decode()
     assert f'id="{field}-errors"' in posted.content.decode()
