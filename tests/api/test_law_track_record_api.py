@@ -6,11 +6,9 @@ from django.contrib.auth import get_user_model
 from annotation import services
 from annotation.models import Membership, Project
 from api.tokens import api_token_create
-from scaling.services import law_predictions_record, verdict_compute
-from tests.scaling.factories import (
-    add_learning_curves, make_batch, make_labelled_items, make_ladder, make_measured_run, make_run,
-)
-from tests.scaling.selectors.test_planning_selectors import FULL, joint_loss, seconds_per_example
+from tests.scaling.factories import make_batch, make_labelled_items, make_ladder, make_measured_run, make_run
+from tests.scaling.selectors.test_law_track_record import predictions_made
+from tests.scaling.selectors.test_planning_selectors import FULL, joint_loss
 
 pytestmark = pytest.mark.django_db
 V1 = "/api/v1"
@@ -25,13 +23,7 @@ def token(project, username: str, role: str) -> str:
 
 @pytest.fixture
 def tracked(project, annotator):
-    labels = make_labelled_items(project, annotator, 40)
-    ladder = make_ladder("l", 5)
-    run = make_run(make_batch(project, labels, name="week-1"), ladder, accuracies=[0.6, 0.7, 0.8, 0.85, 0.9])
-    verdict = add_learning_curves(verdict_compute(run_id=run.pk), loss=joint_loss,
-                                  seconds_per_example=seconds_per_example)
-    law_predictions_record(verdict=verdict)
-    return {"project": project, "labels": labels, "ladder": ladder, "run": verdict.run,
+    return {**predictions_made(project, annotator),
             "lead": token(project, "api-lead", Membership.LEAD),
             "annotator": token(project, "api-annotator", Membership.ANNOTATOR)}
 

@@ -7,11 +7,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from scaling.services import law_predictions_record, verdict_compute
-from tests.scaling.factories import (
-    add_learning_curves, make_batch, make_labelled_items, make_ladder, make_measured_run, make_run,
-)
-from tests.scaling.selectors.test_planning_selectors import FULL, joint_loss, seconds_per_example
+from scaling.services import verdict_compute
+from tests.scaling.factories import make_batch, make_labelled_items, make_ladder, make_measured_run, make_run
+from tests.scaling.selectors.test_law_track_record import predictions_made
+from tests.scaling.selectors.test_planning_selectors import FULL, joint_loss
 
 pytestmark = pytest.mark.django_db
 
@@ -24,13 +23,7 @@ def run_command(*args, **options) -> str:
 
 @pytest.fixture
 def predicted(project, annotator):
-    labels = make_labelled_items(project, annotator, 40)
-    ladder = make_ladder("l", 5)
-    run = make_run(make_batch(project, labels, name="week-1"), ladder, accuracies=[0.6, 0.7, 0.8, 0.85, 0.9])
-    verdict = add_learning_curves(verdict_compute(run_id=run.pk), loss=joint_loss,
-                                  seconds_per_example=seconds_per_example)
-    law_predictions_record(verdict=verdict)
-    return {"project": project, "labels": labels, "ladder": ladder, "run": verdict.run}
+    return predictions_made(project, annotator)
 
 
 def test_it_prints_the_rung_to_train_the_losses_at_2_4_8x_and_what_would_test_the_law(predicted):

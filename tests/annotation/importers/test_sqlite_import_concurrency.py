@@ -7,16 +7,9 @@ import transaction is holding it; one held for the whole import (the old
 behaviour) makes it fail with "database is locked".
 """
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
 from tests.annotation.importers.conftest import jsonl, message
+from tests.annotation.sqlite_turns import ANNOTATOR, WAIT_FOR_TURN, embedded_env, finished, python
 
-ROOT = Path(__file__).resolve().parents[3]
 MESSAGES = 3000
 CHUNK_ROWS = 500
 
@@ -54,43 +47,12 @@ def take_turns(done, total):
     if done == total:
         return
     chunks.append(done)
-    (turns / f"go-{len(chunks)}").touch()
-    deadline = time.monotonic() + 60
-    while not (turns / f"done-{len(chunks)}").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for_turn(turns, len(chunks))
 
 job = ImportJob.objects.get(pk=int(sys.argv[1]))
 import_job_execute(job=job, progress=take_turns)
 (turns / "end").touch()
 print(job.status, job.messages_added, len(chunks), job.error)
-"""
-
-ANNOTATOR = """
-import sys, time, django; django.setup()
-from pathlib import Path
-from django.contrib.auth import get_user_model
-from django.db import connection
-from annotation import assignments, services
-from annotation.models import Project
-turns = Path(sys.argv[1])
-project = Project.objects.get(name="lock test")
-user = get_user_model().objects.get(username="ann")
-connection.ensure_connection()
-connection.cursor().execute("PRAGMA busy_timeout=1000")
-labelled = 0
-try:
-    while not (turns / "end").exists():
-        if not (turns / f"go-{labelled + 1}").exists():
-            time.sleep(0.02)
-            continue
-        lease = assignments.assignment_claim_next(project=project, annotator=user)
-        services.item_annotate(item=lease.item, annotator=user, option="extraction")
-        labelled += 1
-        (turns / f"done-{labelled}").touch()
-finally:
-    # Also after an error, so the importer is not left waiting for its turn.
-    (turns / f"done-{labelled + 1}").touch()
-print("labelled", labelled)
 """
 
 CHECK = """
@@ -100,24 +62,6 @@ print(Message.objects.filter(corpus__name="incoming").count(), Chat.objects.filt
 """
 
 
-@pytest.fixture
-def embedded_env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
-    env.update(LADDERLAB_VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="config.settings")
-    return env
-
-
-def python(code: str, env, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finished(process: subprocess.Popen) -> tuple[str, str]:
-    stdout, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr
-    return stdout.strip(), stderr
-
-
 def import_beside_an_annotator(env, tmp_path, content: str) -> tuple[str, str, str]:
     big = tmp_path / "big.jsonl"
     big.write_text(content)
@@ -125,7 +69,7 @@ def import_beside_an_annotator(env, tmp_path, content: str) -> tuple[str, str, s
     turns = tmp_path / "turns"
     turns.mkdir()
     annotator = python(ANNOTATOR, env, turns)
-    importer = python(IMPORTER, env, job_id, CHUNK_ROWS, turns)
+    importer = python(WAIT_FOR_TURN + IMPORTER, env, job_id, CHUNK_ROWS, turns)
     imported, import_log = finished(importer)
     (turns / "end").touch()
     labelled, label_log = finished(annotator)
@@ -133,9 +77,9 @@ def import_beside_an_annotator(env, tmp_path, content: str) -> tuple[str, str, s
     return imported, labelled, finished(python(CHECK, env))[0]
 
 
-def test_an_annotator_labels_between_the_chunks_of_a_long_import(embedded_env, tmp_path):
+def test_an_annotator_labels_between_the_chunks_of_a_long_import(tmp_path):
     imported, labelled, check = import_beside_an_annotator(
-        embedded_env, tmp_path, jsonl(*(message(n) for n in range(MESSAGES)))
+        embedded_env(tmp_path), tmp_path, jsonl(*(message(n) for n in range(MESSAGES)))
     )
 
     chunks = MESSAGES // CHUNK_ROWS
@@ -144,10 +88,10 @@ def test_an_annotator_labels_between_the_chunks_of_a_long_import(embedded_env, t
     assert check == f"{MESSAGES} 1 {chunks - 1}"
 
 
-def test_a_failed_import_removes_what_its_committed_chunks_added(embedded_env, tmp_path):
+def test_a_failed_import_removes_what_its_committed_chunks_added(tmp_path):
     records = [message(n) for n in range(MESSAGES)] + [message(0, text="the same id again")]
 
-    imported, labelled, check = import_beside_an_annotator(embedded_env, tmp_path, jsonl(*records))
+    imported, labelled, check = import_beside_an_annotator(embedded_env(tmp_path), tmp_path, jsonl(*records))
 
     status, added, chunks, error = imported.split(" ", 3)
     assert (status, added) == ("failed", "0")

@@ -7,14 +7,8 @@ preprocessing transaction holds it; one transaction for the whole run (the
 old behaviour) makes the first label fail with "database is locked".
 """
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+from tests.annotation.sqlite_turns import ANNOTATOR, WAIT_FOR_TURN, embedded_env, finished, python
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[3]
 CHATS = 6
 MESSAGES_PER_CHAT = 500
 INSERT_CHUNK = 50
@@ -61,42 +55,11 @@ def take_turns(done, total):
     if done == total:
         return
     handed.append(done)
-    (turns / f"go-{len(handed)}").touch()
-    deadline = time.monotonic() + 60
-    while not (turns / f"done-{len(handed)}").exists() and not (turns / "gone").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for_turn(turns, len(handed))
 
 result = preprocessing.items_preprocess(project=Project.objects.get(name="lock test"), progress=take_turns)
 (turns / "end").touch()
 print(result.created, len(handed))
-"""
-
-ANNOTATOR = """
-import sys, time, django; django.setup()
-from pathlib import Path
-from django.contrib.auth import get_user_model
-from django.db import connection
-from annotation import assignments, services
-from annotation.models import Project
-turns = Path(sys.argv[1])
-project = Project.objects.get(name="lock test")
-user = get_user_model().objects.get(username="ann")
-connection.ensure_connection()
-connection.cursor().execute("PRAGMA busy_timeout=1000")
-labelled = 0
-try:
-    while not (turns / "end").exists():
-        if not (turns / f"go-{labelled + 1}").exists():
-            time.sleep(0.02)
-            continue
-        lease = assignments.assignment_claim_next(project=project, annotator=user)
-        services.item_annotate(item=lease.item, annotator=user, option="extraction")
-        labelled += 1
-        (turns / f"done-{labelled}").touch()
-finally:
-    # Also after an error, so the preprocessor is not left waiting for its turns.
-    (turns / "gone").touch()
-print("labelled", labelled)
 """
 
 CHECK = """
@@ -108,30 +71,13 @@ print(Item.objects.count(), doubles, Annotation.objects.count())
 """
 
 
-@pytest.fixture
-def embedded_env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
-    env.update(LADDERLAB_VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="config.settings")
-    return env
-
-
-def python(code: str, env, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finished(process: subprocess.Popen) -> tuple[str, str]:
-    stdout, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr
-    return stdout.strip(), stderr
-
-
-def test_an_annotator_labels_between_the_chunks_of_a_preprocessing_run(embedded_env, tmp_path):
-    finished(python(SETUP, embedded_env, CHATS, MESSAGES_PER_CHAT))
+def test_an_annotator_labels_between_the_chunks_of_a_preprocessing_run(tmp_path):
+    env = embedded_env(tmp_path)
+    finished(python(SETUP, env, CHATS, MESSAGES_PER_CHAT))
     turns = tmp_path / "turns"
     turns.mkdir()
-    annotator = python(ANNOTATOR, embedded_env, turns)
-    preprocessor = python(PREPROCESSOR, embedded_env, INSERT_CHUNK, turns)
+    annotator = python(ANNOTATOR, env, turns)
+    preprocessor = python(WAIT_FOR_TURN + PREPROCESSOR, env, INSERT_CHUNK, turns)
     preprocessed, preprocess_log = finished(preprocessor)
     (turns / "end").touch()
     labelled, label_log = finished(annotator)
@@ -142,4 +88,4 @@ def test_an_annotator_labels_between_the_chunks_of_a_preprocessing_run(embedded_
     handed = CHATS  # the labelled chat and the six others, the last one not handed over
     assert preprocessed == f"{made} {handed}"
     assert labelled == f"labelled {handed}"
-    assert finished(python(CHECK, embedded_env))[0] == f"{20 + made} 0 {handed}"
+    assert finished(python(CHECK, env))[0] == f"{20 + made} 0 {handed}"

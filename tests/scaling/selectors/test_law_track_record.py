@@ -23,8 +23,7 @@ def measured_loss(rung, size):
     return joint_loss(rung, size) + WORSE_BY
 
 
-@pytest.fixture
-def predicted(project, annotator):
+def predictions_made(project, annotator) -> dict:
     """Run 1 of batch week-1 (1600 train examples) with five rungs' learning curves, its predictions stored."""
     labels = make_labelled_items(project, annotator, 40)
     ladder = make_ladder("l", 5)
@@ -33,6 +32,11 @@ def predicted(project, annotator):
                                   seconds_per_example=seconds_per_example)
     law_predictions_record(verdict=verdict)
     return {"project": project, "labels": labels, "ladder": ladder, "run": verdict.run}
+
+
+@pytest.fixture
+def predicted(project, annotator):
+    return predictions_made(project, annotator)
 
 
 def later_run(predicted, *, name="week-2", train_count=2 * FULL, **kwargs) -> Run:
