@@ -136,7 +136,8 @@ def run_label_check(request, project_id: int, run_id: int):
         )
     except ValidationError as error:
         context = _run_context(project, run, label_check_errors=error.messages)
-        return render(request, "scaling/run_detail.html", context, status=422)
+        status = 409 if isinstance(error, training_services.RunNotDone) else 422
+        return render(request, "scaling/run_detail.html", context, status=status)
     return redirect("runs:run_detail", project_id=project_id, run_id=checking.pk)
 
 

@@ -80,7 +80,7 @@ DOCUMENTED_REFUSALS = {
     # The test's run is still pending: its verdict is computed once it is done.
     ("runs:run_verdict_retry", "post"): {409},
     # The test's run is still pending: its labels are checked once it is done.
-    ("runs:run_label_check", "post"): {422},
+    ("runs:run_label_check", "post"): {409},
     # The second reviewer's revision is stale once the first has reviewed.
     ("annotation:item_review", "post"): {409},
 }

@@ -163,7 +163,7 @@ def run_verdict(request, project_id: int, run_id: int):
     return verdict
 
 
-@router.post("/projects/{project_id}/runs/{run_id}/label-check", response={202: RunOut, **ERRORS})
+@router.post("/projects/{project_id}/runs/{run_id}/label-check", response={202: RunOut, 409: Error, **ERRORS})
 def run_label_check(request, project_id: int, run_id: int, payload: LabelCheckIn):
     """Check every label of a done run's batch: the judging rungs fine-tune on folds of the train split
     and score the fold left out. Returns the checking run (the full fine-tunes are reused from this one);
@@ -174,6 +174,8 @@ def run_label_check(request, project_id: int, run_id: int, payload: LabelCheckIn
             run=run, folds=payload.folds, rungs=payload.rungs, epochs_factor=payload.epochs_factor,
             requested_by=request.auth,
         )
+    except training_services.RunNotDone as not_done:
+        return Status(409, {"detail": "; ".join(not_done.messages)})
     except ValidationError as error:
         errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
         return Status(422, {"detail": "; ".join(error.messages), "errors": errors})

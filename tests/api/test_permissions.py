@@ -73,7 +73,7 @@ DOCUMENTED_REFUSALS = {
     # The world's batch is frozen already.
     "POST /api/v1/projects/{project_id}/batches/{batch_id}/freeze": {409},
     # The world's run is pending: its labels are checked once it is done.
-    "POST /api/v1/projects/{project_id}/runs/{run_id}/label-check": {422},
+    "POST /api/v1/projects/{project_id}/runs/{run_id}/label-check": {409},
     # Only a failed or cancelled run is retried: the world's run is pending.
     "POST /api/v1/projects/{project_id}/runs/{run_id}/retry": {409},
     # The world's run is pending: its verdict is computed once it has finished.

@@ -33,6 +33,7 @@ from training.services.label_check import label_check_config
 from training.services.provenance import code_version, run_provenance
 from training.services.recovery import jobs_recover, queued_messages, runs_settle
 from training.services.runs import (
+    RunNotDone,
     label_check_request,
     learning_curve_sizes,
     run_cancel,
@@ -59,6 +60,7 @@ __all__ = [
     "hyperparameters_validate",
     "jobs_recover",
     "label_check_config",
+    "RunNotDone",
     "label_check_request",
     "ladder_register",
     "ladder_register_checkpoints",

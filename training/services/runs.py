@@ -47,6 +47,10 @@ def run_config_hash(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+class RunNotDone(ValidationError):
+    """The request is well formed but the run's state refuses it for now: a conflict (409), not a bad field."""
+
+
 def learning_curve_sizes(train_count: int, *, smallest: int = 50) -> list[int]:
     """Halving subsets of the train split, largest first, down to `smallest`."""
     sizes = []
@@ -302,7 +306,7 @@ def label_check_request(
         )
     if run.status != Run.DONE:
         # Its unfinished fine-tunes would train a second time in the checking run.
-        raise ValidationError({"run": f"run {run.pk} is {run.status}; check its labels once it is done"})
+        raise RunNotDone({"run": f"run {run.pk} is {run.status}; check its labels once it is done"})
     config = label_check_config(ladder=run.ladder, folds=folds, rungs=rungs, epochs_factor=epochs_factor)
     return run_request(
         batch=run.batch, ladder=run.ladder, hyperparameters=run.hyperparameters,
