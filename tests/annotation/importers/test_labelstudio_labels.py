@@ -1,9 +1,11 @@
 """A Label Studio export's completed annotations become label revisions of the items."""
 
+import io
 import json
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.urls import reverse
 
 from annotation import services
@@ -20,6 +22,7 @@ from annotation.models import (
     Membership,
     Message,
 )
+from tests.annotation.importers.conftest import rejected
 
 DAN = {"id": 8, "email": "Dan@Example.com", "username": "dan"}
 
@@ -178,3 +181,23 @@ class TestImportJob:
         page = client.get(reverse("annotation:import_status", args=[project.pk, job.pk])).content.decode()
         assert "<strong>3</strong> added; 1 wait for items" in page
         assert "export.json: task 202: &#x27;maybe&#x27;" in page
+
+
+def test_the_command_prints_the_label_counts(project, export, items):
+    out = io.StringIO()
+
+    call_command("import_messages", str(export), "--project", project.name, stdout=out, stderr=io.StringIO())
+
+    assert out.getvalue().splitlines()[1:] == [
+        "labels: 3 added, 1 waiting for items (preprocess, then import again), 1 with a choice that is no option",
+        "  unmapped: export.json: task 202: 'maybe'",
+    ]
+
+
+def test_an_annotation_without_its_user_rejects_the_file_whole(project, write, existing):
+    task = {"id": 1, "data": {"text": "ok"}, "annotations": [{"id": 5, "result": choices("don't know")}]}
+
+    error = rejected(project, write("tasks.json", json.dumps([task])))
+
+    assert (error.path, error.field, error.problem) == ("[0]", "annotations[0].completed_by", "missing")
+    assert not Annotation.objects.exists()
