@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from annotation.models import Annotation, Project
 
-LABEL_KINDS = [Annotation.LABEL, Annotation.SIMULATED]
+LABEL_KINDS = list(Annotation.LABEL_KINDS)
 
 
 def latest_labels(*, project: Project, batch=None) -> dict[int, dict[int, str]]:

@@ -274,14 +274,18 @@ class Annotation(models.Model):
     # An annotator's answer to an item served as a control: scored against the
     # reviewed label, never the item's label, never counted towards its overlap.
     CONTROL = "control"
+    # A label brought in from another tool's export (Label Studio), by the
+    # annotator who gave it there; a label like any other otherwise.
+    IMPORTED = "imported"
     KINDS = [
         (LABEL, "Label"),
         (REVIEW_ACCEPT, "Accepted in review"),
         (REVIEW_OVERRIDE, "Overridden in review"),
         (SIMULATED, "Simulated annotator"),
         (CONTROL, "Control answer"),
+        (IMPORTED, "Imported label"),
     ]
-    LABEL_KINDS = (LABEL, SIMULATED)
+    LABEL_KINDS = (LABEL, SIMULATED, IMPORTED)
     REVIEW_KINDS = (REVIEW_ACCEPT, REVIEW_OVERRIDE)
     # What an annotator gives a claimed item: a label, or the answer to a control.
     ANSWER_KINDS = (LABEL, SIMULATED, CONTROL)
@@ -304,6 +308,9 @@ class Annotation(models.Model):
     )
     # Set when the submit arrived after its lease expired or the item was done.
     late = models.BooleanField(default=False)
+    # Where an imported label came from ("labelstudio:<annotation id>"), so a
+    # re-import skips it; blank for labels given here.
+    imported_from = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -311,6 +318,13 @@ class Annotation(models.Model):
         indexes = [
             models.Index(fields=["annotator", "created_at"], name="annotation_by_user"),
             models.Index(fields=["item", "annotator", "id"], name="annotation_item_user"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "imported_from"],
+                condition=~Q(imported_from=""),
+                name="annotation_unique_import",
+            ),
         ]
 
 
@@ -471,6 +485,13 @@ class ImportJob(models.Model):
     bytes_done = models.BigIntegerField(default=0)
     messages_added = models.PositiveIntegerField(default=0)
     messages_skipped = models.PositiveIntegerField(default=0)
+    # Labels an export brought (Label Studio): added as revisions, their choice
+    # matching no option, or their message not (yet) an item.
+    labels_added = models.PositiveIntegerField(default=0)
+    labels_unmapped = models.PositiveIntegerField(default=0)
+    labels_waiting = models.PositiveIntegerField(default=0)
+    # The first few unmapped choices: ["file: task 12: 'maybe'", …].
+    labels_unmapped_examples = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     # Attempts started; a job whose worker dies every time fails at the limit.
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -515,18 +536,24 @@ class ImportJob(models.Model):
             ]
         )
 
-    def finish(self, *, format: str, added: int, skipped: int) -> None:
-        """The import committed: running → done, with its counts."""
+    def finish(self, *, format: str, added: int, skipped: int, labels=None) -> None:
+        """The import committed: running → done, with its counts (and `labels`, a `LabelCounts`)."""
         self._move({self.RUNNING}, self.DONE)
         self.format = format
         self.messages_added = added
         self.messages_skipped = skipped
+        if labels is not None:
+            self.labels_added = labels.added
+            self.labels_unmapped = len(labels.unmapped)
+            self.labels_waiting = labels.waiting
+            self.labels_unmapped_examples = labels.unmapped_examples()
         self.bytes_done = self.bytes_total
         self.error = ""
         self.finished_at = timezone.now()
         self.save(
             update_fields=[
-                "status", "format", "messages_added", "messages_skipped", "bytes_done",
+                "status", "format", "messages_added", "messages_skipped", "labels_added",
+                "labels_unmapped", "labels_waiting", "labels_unmapped_examples", "bytes_done",
                 "error", "finished_at",
             ]
         )

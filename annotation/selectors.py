@@ -45,7 +45,7 @@ def labelling_progress(*, project: Project, user) -> dict:
             annotator=user,
             item__project=project,
             item__annotation_count__lt=project.overlap,
-            kind__in=[Annotation.LABEL, Annotation.SIMULATED],
+            kind__in=Annotation.LABEL_KINDS,
         )
         .values("item")
         .distinct()
@@ -84,7 +84,7 @@ def card_revision_id(*, lease: Assignment) -> int | None:
     )
 
 
-LABEL_KINDS = [Annotation.LABEL, Annotation.SIMULATED]
+LABEL_KINDS = list(Annotation.LABEL_KINDS)
 
 
 def _disputing_labels() -> QuerySet[Annotation]:

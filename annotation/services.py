@@ -221,6 +221,7 @@ def item_annotate(
     seconds_spent: float = 0.0,
     kind: str = Annotation.LABEL,
     reason: str = "",
+    imported_from: str = "",
 ) -> Annotation:
     """Record a new label revision and, unless a lead's review is in force, make it current.
 
@@ -231,6 +232,8 @@ def item_annotate(
     submit without an open, unexpired lease is still recorded and flagged
     `late`. A label given under a control's lease is stored as a control
     answer: it changes nothing on the item, its overlap count included.
+    An imported label (`Annotation.IMPORTED`, `imported_from` naming its
+    source) counts as a label but was given elsewhere: no lease is involved.
     Locks the item row so concurrent labels of one item serialise.
     """
     locked = Item.objects.select_for_update().select_related("project").get(pk=item.pk)
@@ -243,13 +246,14 @@ def item_annotate(
         raise ValidationError({"reason": "an override needs a reason"})
     now = timezone.now()
     first_by_annotator = locked.annotation_count == 0 or not Annotation.objects.filter(
-        item=locked, annotator=annotator, kind__in=[Annotation.LABEL, Annotation.SIMULATED]
+        item=locked, annotator=annotator, kind__in=Annotation.LABEL_KINDS
     ).exists()
-    lease = _open_lease(item=locked, annotator=annotator).order_by("-leased_at").first()
-    is_label = kind in {Annotation.LABEL, Annotation.SIMULATED}
+    imported = kind == Annotation.IMPORTED
+    lease = None if imported else _open_lease(item=locked, annotator=annotator).order_by("-leased_at").first()
+    is_label = kind in Annotation.LABEL_KINDS
     if is_label and lease is not None and lease.control:
         kind = Annotation.CONTROL
-    late = is_label and (lease is None or lease.expires_at < now)
+    late = is_label and not imported and (lease is None or lease.expires_at < now)
     annotation = Annotation.objects.create(
         item=locked,
         annotator=annotator,
@@ -260,6 +264,7 @@ def item_annotate(
         reason=reason,
         previous=locked.current_annotation,
         late=late,
+        imported_from=imported_from,
     )
     if lease is not None:
         lease.completed_at = now

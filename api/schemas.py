@@ -101,6 +101,11 @@ class ImportJobOut(Schema):
     bytes_done: int
     messages_added: int
     messages_skipped: int
+    labels_added: int
+    labels_unmapped: int
+    labels_waiting: int
+    # The first few unmapped choices, "file: task id: 'choice'".
+    labels_unmapped_examples: list[str]
     error: str
     created_at: datetime
     finished_at: datetime | None

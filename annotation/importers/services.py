@@ -21,6 +21,7 @@ from annotation.importers import csvfile, irc, jsonl, labelstudio, slack, telegr
 from annotation.importers.detect import FORMATS, detect_format
 from annotation.importers.errors import ImportFailed
 from annotation.importers.jobs import import_job_enqueue_on_commit, upload_discard
+from annotation.importers.labels import LabelCounts, labelstudio_labels_import
 from annotation.importers.reading import ReadProgress
 from annotation.importers.records import StagedMessage
 from annotation.importers.staging import Duplicate, PreparedChunk, Staging
@@ -60,6 +61,8 @@ class ImportResult:
     # Messages whose id the corpus already held.
     skipped: int
     seconds: float
+    # Labels the file brought (Label Studio exports); None for formats without labels.
+    labels: LabelCounts | None = None
 
 
 def input_size(path: Path) -> int:
@@ -91,7 +94,9 @@ def messages_import(
     Messages whose id the corpus already holds are skipped, so re-importing a
     file adds nothing. Bad input raises `ImportFailed` naming the file, line
     and field, and changes nothing. `progress(done_bytes, total_bytes)` is
-    called every few thousand records.
+    called every few thousand records. A Label Studio export's completed
+    annotations then become label revisions of the items made from their
+    messages (`labels.labelstudio_labels_import`), in the same all or nothing.
 
     `file_name` is the name the input goes by, where it differs from the
     stored file's: an upload is kept as `upload.<suffix>`, but its errors
@@ -114,12 +119,12 @@ def messages_import(
         # Opened here rather than by a decorator so that `seconds` includes
         # the commit, where the foreign keys are checked.
         with transaction.atomic():
-            format, staging = _import(
+            format, staging, labels = _import(
                 project, path, corpus_name, format, progress, name, job_id, in_chunks=False
             )
     else:
         try:
-            format, staging = _import(
+            format, staging, labels = _import(
                 project, path, corpus_name, format, progress, name, job_id, in_chunks=True
             )
         except BaseException:
@@ -130,6 +135,7 @@ def messages_import(
         added=staging.added,
         skipped=staging.rows - staging.added,
         seconds=time.perf_counter() - started,
+        labels=labels,
     )
 
 
@@ -147,7 +153,7 @@ def _import(
     job_id: int | None,
     *,
     in_chunks: bool,
-) -> tuple[str, Staging]:
+) -> tuple[str, Staging, LabelCounts | None]:
     format = resolve_format(path, format, name)
     corpus = services.corpus_get_or_create(project=project, name=corpus_name)
     tracker = ReadProgress(total_bytes=input_size(path))
@@ -173,9 +179,12 @@ def _import(
             staging.finish()
         raise
     staging.finish()
+    labels = None
+    if format == "labelstudio":
+        labels = labelstudio_labels_import(corpus=corpus, path=path, name=name)
     if progress is not None:
         progress(tracker.total_bytes, tracker.total_bytes)
-    return format, staging
+    return format, staging, labels
 
 
 def imported_rows_remove(*, job_id: int) -> int:
@@ -338,7 +347,7 @@ def import_job_execute(*, job: ImportJob, progress: ProgressCallback | None = No
         _stop(heartbeat, writer)
         raise
     _stop(heartbeat, writer)
-    job.finish(format=result.format, added=result.added, skipped=result.skipped)
+    job.finish(format=result.format, added=result.added, skipped=result.skipped, labels=result.labels)
     _after_commit(lambda: upload_discard(job=job))
     return job
 

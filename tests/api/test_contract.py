@@ -100,6 +100,9 @@ class TestImports:
         import_job_run(job["id"])
         status = lead.get(p(world, f"/imports/{job['id']}")).json()
         assert (status["status"], status["messages_added"], status["format"]) == ("done", 3, "jsonl")
+        # Only a Label Studio export brings labels.
+        labels = ("labels_added", "labels_unmapped", "labels_waiting", "labels_unmapped_examples")
+        assert [status[key] for key in labels] == [0, 0, 0, []]
 
     @pytest.mark.covers("POST /api/v1/projects/{project_id}/imports")
     def test_a_bad_format_or_a_missing_file_is_422_naming_the_field(self, api, world):

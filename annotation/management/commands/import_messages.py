@@ -53,3 +53,10 @@ class Command(BaseCommand):
             f"imported {job.messages_added} messages ({job.messages_skipped} already present) "
             f"from {path.name} in {seconds:.1f} s"
         )
+        if job.format == "labelstudio":
+            self.stdout.write(
+                f"labels: {job.labels_added} added, {job.labels_waiting} waiting for items "
+                f"(preprocess, then import again), {job.labels_unmapped} with a choice that is no option"
+            )
+            for example in job.labels_unmapped_examples:
+                self.stdout.write(f"  unmapped: {example}")

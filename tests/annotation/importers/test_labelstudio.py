@@ -14,17 +14,8 @@ class TestImport:
         full = Message.objects.get(external_id="101")
         assert (full.chat.external_id, full.sender) == ("ops", "carol")
         assert full.sent_at == datetime(2024, 2, 1, 12, 0, tzinfo=UTC)
-        # The cancelled annotation is not kept.
-        assert full.metadata == {
-            "source": "helpdesk",
-            "labelstudio": {
-                "task_id": 101,
-                "choices": [
-                    {"annotator": 3, "from_name": "need",
-                     "choices": ["needs extraction from the context"]},
-                ],
-            },
-        }
+        # The annotations become labels (test_labelstudio_labels), not metadata.
+        assert full.metadata == {"source": "helpdesk", "labelstudio": {"task_id": 101}}
         bare = Message.objects.get(external_id="102")
         assert (bare.chat.external_id, bare.sender) == ("labelstudio", "unknown")
         # A time from the task's position, a minute apart.
