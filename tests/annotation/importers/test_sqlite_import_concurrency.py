@@ -7,11 +7,16 @@ import transaction is holding it; one held for the whole import (the old
 behaviour) makes it fail with "database is locked".
 """
 
+import math
+
+from annotation.importers import services as import_services
 from tests.annotation.importers.conftest import jsonl, message
 from tests.annotation.sqlite_turns import ANNOTATOR, WAIT_FOR_TURN, embedded_env, finished, python
 
 MESSAGES = 3000
 CHUNK_ROWS = 500
+# The long import: a 58k-message log at the importer's own chunk size.
+LONG_MESSAGES = 58_000
 
 SETUP = """
 import sys, django; django.setup()
@@ -62,14 +67,14 @@ print(Message.objects.filter(corpus__name="incoming").count(), Chat.objects.filt
 """
 
 
-def import_beside_an_annotator(env, tmp_path, content: str) -> tuple[str, str, str]:
+def import_beside_an_annotator(env, tmp_path, content: str, chunk_rows: int = CHUNK_ROWS) -> tuple[str, str, str]:
     big = tmp_path / "big.jsonl"
     big.write_text(content)
     job_id = finished(python(SETUP, env, big))[0].splitlines()[-1]
     turns = tmp_path / "turns"
     turns.mkdir()
     annotator = python(ANNOTATOR, env, turns)
-    importer = python(WAIT_FOR_TURN + IMPORTER, env, job_id, CHUNK_ROWS, turns)
+    importer = python(WAIT_FOR_TURN + IMPORTER, env, job_id, chunk_rows, turns)
     imported, import_log = finished(importer)
     (turns / "end").touch()
     labelled, label_log = finished(annotator)
@@ -77,15 +82,16 @@ def import_beside_an_annotator(env, tmp_path, content: str) -> tuple[str, str, s
     return imported, labelled, finished(python(CHECK, env))[0]
 
 
-def test_an_annotator_labels_between_the_chunks_of_a_long_import(tmp_path):
+def test_an_annotator_labels_between_the_chunks_of_a_58k_import(tmp_path):
     imported, labelled, check = import_beside_an_annotator(
-        embedded_env(tmp_path), tmp_path, jsonl(*(message(n) for n in range(MESSAGES)))
+        embedded_env(tmp_path), tmp_path, jsonl(*(message(n) for n in range(LONG_MESSAGES))),
+        chunk_rows=import_services.CHUNK_ROWS,
     )
 
-    chunks = MESSAGES // CHUNK_ROWS
-    assert imported == f"done {MESSAGES} {chunks - 1}"
+    chunks = math.ceil(LONG_MESSAGES / import_services.CHUNK_ROWS)
+    assert imported == f"done {LONG_MESSAGES} {chunks - 1}"
     assert labelled == f"labelled {chunks - 1}"
-    assert check == f"{MESSAGES} 1 {chunks - 1}"
+    assert check == f"{LONG_MESSAGES} 1 {chunks - 1}"
 
 
 def test_a_failed_import_removes_what_its_committed_chunks_added(tmp_path):
