@@ -3,10 +3,17 @@
 Candidates (each predicts every model's loss at 1,638,400 examples from the
 halving subsets a budget allows, as `bench_ats_table1.py` scores AtS):
 AtS with other k, δ, a floor under the residual spread and keeping the
-smallest subset; the line through the last m subsets; and a blend (geometric
-mean, weight w on AtS) of AtS with that line. For each held-out dataset, the
-candidate with the best mean PearCorr (then RelAcc) over the other two
-datasets' 14 budget cells is scored on the held-out dataset's 7 cells.
+smallest subset; the line through the last m subsets; a blend (geometric
+mean, weight w on AtS) of AtS with that line; the rectified law
+(`scaling.laws.fit_rectified`) fitted to every point the budget allows, with
+or without the zero-shot point, read at the target; and a blend of AtS with
+that rectified prediction. For each held-out dataset, the candidate with the
+best mean PearCorr (then RelAcc) over the other two datasets' 14 budget cells
+is scored on the held-out dataset's 7 cells.
+
+The rectified fits (30 models × 7 budgets × 3 datasets, with and without the
+zero-shot point) are made once, on two processes, and shared by every
+candidate that reads them.
 
 Needs the paper's CSVs (see bench_ats_table1.py for where to get them).
 Run: .venv/bin/python benchmarks/bench_selector_holdout.py PATH/TO/benchmark
@@ -15,6 +22,7 @@ Run: .venv/bin/python benchmarks/bench_selector_holdout.py PATH/TO/benchmark
 import argparse
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ats_table1 import BUDGETS, DATASETS, SIZES, TARGET, cell, load  # noqa: E402
 
+from scaling.laws import fit_rectified  # noqa: E402
 from scaling.selection import accept_then_stop  # noqa: E402
 
 AtS = ("ats", 3, 5.0, 0.0, False)
@@ -34,8 +43,33 @@ def last_line(sizes: np.ndarray, losses: np.ndarray, points: int) -> float:
     return float(np.exp(intercept + slope * np.log(TARGET)))
 
 
-def predict(candidate: tuple, sizes: np.ndarray, losses: np.ndarray) -> float:
+def budget_columns(budget: int, with_zero: bool) -> list[int]:
+    return [i for i, size in enumerate(SIZES) if (with_zero or size > 0) and size <= budget]
+
+
+def rectified_at_target(job: tuple[np.ndarray, int, bool]) -> float:
+    row, budget, with_zero = job
+    columns = budget_columns(budget, with_zero)
+    return float(fit_rectified(np.array(SIZES, dtype=float)[columns], row[columns]).predict(TARGET))
+
+
+def rectified_table(losses: np.ndarray) -> dict[tuple[int, bool], np.ndarray]:
+    """Each model's rectified prediction at the target, per (budget, zero-shot point kept)."""
+    keys = [(budget, with_zero) for budget in BUDGETS for with_zero in (False, True)]
+    jobs = [(row, budget, with_zero) for budget, with_zero in keys for row in losses]
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        flat = np.array(list(pool.map(rectified_at_target, jobs, chunksize=8)))
+    return {key: flat[i * len(losses) : (i + 1) * len(losses)] for i, key in enumerate(keys)}
+
+
+def predict(candidate: tuple, sizes: np.ndarray, losses: np.ndarray, rectified: float) -> float:
     kind = candidate[0]
+    if kind == "rectified":
+        return rectified
+    if kind == "ats_rectified":
+        ats = float(accept_then_stop((sizes, losses), TARGET))
+        weight = candidate[2]
+        return float(np.exp(weight * np.log(ats) + (1 - weight) * np.log(rectified)))
     if kind == "ats":
         _, k, delta, floor, keep = candidate
         return float(
@@ -48,13 +82,20 @@ def predict(candidate: tuple, sizes: np.ndarray, losses: np.ndarray) -> float:
     return float(np.exp(weight * np.log(ats) + (1 - weight) * np.log(last_line(sizes, losses, points))))
 
 
-def score(candidate: tuple, losses: np.ndarray) -> tuple[float, float]:
+def score(
+    candidate: tuple, losses: np.ndarray, rectified: dict[tuple[int, bool], np.ndarray]
+) -> tuple[float, float]:
     truth = losses[:, SIZES.index(TARGET)]
+    # Only the rectified candidates read the fits; the zero-shot flag is their second field.
+    with_zero = candidate[0] in ("rectified", "ats_rectified") and candidate[1]
     pears, relaccs = [], []
     for budget in BUDGETS:
-        columns = [i for i, size in enumerate(SIZES) if 0 < size <= budget]
+        columns = budget_columns(budget, with_zero=False)
         sizes = np.array(SIZES, dtype=float)[columns]
-        predicted = np.array([predict(candidate, sizes, row[columns]) for row in losses])
+        fitted = rectified[(budget, with_zero)]
+        predicted = np.array(
+            [predict(candidate, sizes, row[columns], fit) for row, fit in zip(losses, fitted)]
+        )
         pear, relacc = cell(predicted, truth, candidate[0])
         pears.append(pear)
         relaccs.append(relacc)
@@ -76,10 +117,29 @@ def main() -> None:
     ]
     candidates += [("last", points) for points in (2, 3, 4, 5)]
     candidates += [("blend", points, weight) for points in (2, 3, 4) for weight in (0.25, 0.5, 0.75)]
+    candidates += [("rectified", with_zero) for with_zero in (False, True)]
+    candidates += [
+        ("ats_rectified", with_zero, weight) for with_zero in (False, True) for weight in (0.25, 0.5, 0.75)
+    ]
     candidates = list(dict.fromkeys(candidates))
     started = time.perf_counter()
-    table = {(candidate, name): score(candidate, losses[name]) for candidate in candidates for name in DATASETS}
+    rectified = {name: rectified_table(losses[name]) for name in DATASETS}
+    fits = len(DATASETS) * len(BUDGETS) * 2 * len(losses[DATASETS[0]])
+    print(f"{fits} rectified fits in {time.perf_counter() - started:.0f} s")
+    started = time.perf_counter()
+    table = {
+        (candidate, name): score(candidate, losses[name], rectified[name])
+        for candidate in candidates
+        for name in DATASETS
+    }
     print(f"{len(candidates)} candidates scored in {time.perf_counter() - started:.0f} s")
+    for candidate in candidates:
+        if candidate[0] in ("rectified", "ats_rectified") or candidate == AtS:
+            cells = "  ".join(
+                f"{name.upper()} {table[(candidate, name)][0]:.1f} / {table[(candidate, name)][1]:.1f}"
+                for name in DATASETS
+            )
+            print(f"  in-sample {candidate}: {cells}")
     for held in DATASETS:
         train = [name for name in DATASETS if name != held]
         chosen = max(
