@@ -50,8 +50,15 @@ class Command(BaseCommand):
         self.stdout.write(self.style.HTTP_INFO(f"[loop {minutes:02d}:{seconds:02d}] {text}"))
         self.stdout.flush()
 
-    def handle(self, *args, project: str, items_per_batch: int, pretrain_steps: int, wait: int, **options):
+    def handle(self, *args, **options):
         self.started = time.monotonic()
+        try:
+            self.loop(**options)
+        except KeyboardInterrupt:
+            # Ctrl-C stops the demo: what finished is kept, and the next run goes on from there.
+            self.say("stopped; `make demo` again goes on where this left off")
+
+    def loop(self, *, project: str, items_per_batch: int, pretrain_steps: int, wait: int, **options):
         # Rung jobs already printed: each is told once, however often the loop follows the runs.
         self.reported: set[int] = set()
         found = Project.objects.filter(name=project).first()
