@@ -3,6 +3,7 @@
 from django import forms
 
 from annotation import task_settings
+from annotation.preprocessing import SETTING_BOUNDS
 
 
 class ProjectForm(forms.Form):
@@ -33,13 +34,21 @@ class ProjectForm(forms.Form):
     shuffle_options = forms.BooleanField(
         required=False, help_text="Letter each item's options in its own shuffled order."
     )
-    context_window = forms.IntegerField(min_value=0, max_value=100, help_text="Earlier turns shown with a message.")
-    merge_window_seconds = forms.FloatField(
-        min_value=0, max_value=3600, help_text="A sender's messages this close together merge into one turn."
+    context_window = forms.IntegerField(
+        min_value=SETTING_BOUNDS["context_window"][0], max_value=SETTING_BOUNDS["context_window"][1],
+        help_text="Earlier turns shown with a message.",
     )
-    min_chars = forms.IntegerField(min_value=0, max_value=1000, help_text="Shorter turns are left out.")
+    merge_window_seconds = forms.FloatField(
+        min_value=SETTING_BOUNDS["merge_window_seconds"][0], max_value=SETTING_BOUNDS["merge_window_seconds"][1],
+        help_text="A sender's messages this close together merge into one turn.",
+    )
+    min_chars = forms.IntegerField(
+        min_value=SETTING_BOUNDS["min_chars"][0], max_value=SETTING_BOUNDS["min_chars"][1],
+        help_text="Shorter turns are left out.",
+    )
     candidate_threshold = forms.FloatField(
-        min_value=0, max_value=1, help_text="Turns the candidate rule scores below this are not items (0 keeps all)."
+        min_value=SETTING_BOUNDS["candidate_threshold"][0], max_value=SETTING_BOUNDS["candidate_threshold"][1],
+        help_text="Turns the candidate rule scores below this are not items (0 keeps all).",
     )
     overlap = forms.IntegerField(min_value=1, max_value=10, help_text="Annotators who label each item.")
     lease_seconds = forms.IntegerField(

@@ -24,12 +24,20 @@ User = get_user_model()
 
 
 def _task_check(project: Project) -> None:
+    """The task's rules and the preprocessing settings' bounds, for the pages and the API alike."""
+    # preprocessing writes through this module, so it is imported here, not above.
+    from annotation.preprocessing import PreprocessSettings
+
     errors = task_settings.task_errors(
         instruction=project.instruction,
         options=project.options,
         positive_option=project.positive_option,
         abstain_options=project.abstain_options,
     )
+    try:
+        PreprocessSettings.of(project).validate()
+    except ValidationError as refused:
+        errors.update(refused.message_dict)
     if errors:
         raise ValidationError(errors)
 

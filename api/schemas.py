@@ -51,10 +51,11 @@ class ProjectSettingsIn(Schema):
     positive_option: str | None = None
     abstain_options: list[str] | None = None
     shuffle_options: bool | None = None
-    context_window: int | None = Field(None, ge=0, le=100)
-    merge_window_seconds: float | None = Field(None, ge=0, le=3600)
-    min_chars: int | None = Field(None, ge=0, le=1000)
-    candidate_threshold: float | None = Field(None, ge=0, le=1)
+    # Their bounds are the service's (annotation.preprocessing.SETTING_BOUNDS), refused with 422 there.
+    context_window: int | None = None
+    merge_window_seconds: float | None = None
+    min_chars: int | None = None
+    candidate_threshold: float | None = None
     overlap: int | None = Field(None, ge=1, le=10)
     lease_seconds: int | None = Field(None, ge=30, le=86400)
 

@@ -69,3 +69,6 @@ def test_a_lead_changes_the_task_after_a_freeze_and_gets_a_new_task_version(api,
     hostile = api.as_user(world["keys"][LEAD]).request("patch", path, json={"overlap": 10**20})
     assert hostile.status_code == 422 and "overlap" in hostile.json()["errors"]
     assert Project.objects.get(pk=project.pk).overlap == 1
+    # Preprocessing settings are bounded by the same service as the preprocess page's.
+    negative = api.as_user(world["keys"][LEAD]).request("patch", path, json={"context_window": -1})
+    assert negative.status_code == 422 and "context_window" in negative.json()["errors"]
