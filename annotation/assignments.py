@@ -62,7 +62,7 @@ def lease_open(*, project: Project, annotator, now=None) -> Assignment | None:
     return None if lease_id is None else Assignment.objects.select_related("item").get(pk=lease_id)
 
 
-def _claimable_sql(*, lock: bool, exclude: int) -> str:
+def _claimable_sql(*, lock: bool, exclude: int, informative: bool = False) -> str:
     """Items with `label_count` labels this annotator may be given: not theirs
     already (labelled, answered as a control, or skipped), capacity left after
     the open leases.
@@ -71,7 +71,8 @@ def _claimable_sql(*, lock: bool, exclude: int) -> str:
     subqueries, twice per claim) cost more than running it on the hot path.
     Its values are parameters, in this order: project, label count, the
     `exclude` ids already tried (or the one id to re-check), annotator twice,
-    now, overlap.
+    now, overlap. `informative` puts the items the ladder is least sure of
+    first (`Project.informative_first`), those it has not scored after them.
     """
     item, annotation, assignment = Item._meta.db_table, Annotation._meta.db_table, Assignment._meta.db_table
     kinds = ", ".join(f"'{kind}'" for kind in Annotation.ANSWER_KINDS)
@@ -95,8 +96,9 @@ def _claimable_sql(*, lock: bool, exclude: int) -> str:
                                       AND l.released_at IS NULL AND l.expires_at > %s) < %s
     """
     if lock:
-        # The (project, annotation_count, id) index order: no plan can prefer another.
-        sql += " ORDER BY i.project_id, i.annotation_count, i.id LIMIT 1"
+        # An index's order (item_queue, item_queue_informative): no plan can prefer another.
+        margin = "i.suggestion_margin ASC NULLS LAST, " if informative else ""
+        sql += f" ORDER BY i.project_id, i.annotation_count, {margin}i.id LIMIT 1"
         if connection.features.has_select_for_update_skip_locked:
             sql += " FOR UPDATE OF i SKIP LOCKED"
     return sql
@@ -112,7 +114,8 @@ def assignment_claim_next(*, project: Project, annotator, now=None) -> Assignmen
     """Lease the annotator's next item, or resume their open lease; None when done.
 
     Items closest to their overlap come first (finishing an item beats
-    starting one), then by id. Each pass asks for one exact label count, so
+    starting one), then by id, or with `project.informative_first` by the
+    ladder's margin, least sure first. Each pass asks for one exact label count, so
     the (project, annotation_count, id) index yields candidates in order
     without scanning past the items already done. On a control turn
     (`control_turn`) a control is leased instead, while one is left.
@@ -132,7 +135,7 @@ def assignment_claim_next(*, project: Project, annotator, now=None) -> Assignmen
             tried: list[int] = []
             for _ in range(CLAIM_ATTEMPTS):
                 item_id = _first_id(
-                    _claimable_sql(lock=True, exclude=len(tried)),
+                    _claimable_sql(lock=True, exclude=len(tried), informative=project.informative_first),
                     _claimable_params(project, annotator, label_count, now, tried),
                 )
                 if item_id is None:

@@ -54,6 +54,19 @@ class ProjectForm(forms.Form):
     lease_seconds = forms.IntegerField(
         min_value=30, max_value=86400, help_text="How long a claimed item stays with its annotator."
     )
+    informative_first = forms.BooleanField(
+        required=False,
+        label="Most informative first",
+        help_text="Order each queue by the latest run: the items its largest models are least sure of first.",
+    )
+    suggest_labels = forms.BooleanField(
+        required=False,
+        label="Show the ladder's suggestion to annotators",
+        help_text=(
+            "Off by default: a suggestion anchors people towards it, and labels that follow it teach the "
+            "models nothing new. Leads always see it on the review page."
+        ),
+    )
 
     def clean_options(self) -> list[dict]:
         options, problems = task_settings.options_parse(self.cleaned_data["options"])

@@ -85,7 +85,18 @@ class Project(models.Model):
     control_rate = models.FloatField(
         default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(CONTROL_RATE_MAX)]
     )
+    # Queue order: the items the ladder is least sure of first (`Item.suggestion_margin`
+    # from the latest run), where a run has scored them; otherwise the usual order.
+    informative_first = models.BooleanField(default=False)
+    # Show annotators the ladder's suggestion. Off by default: a suggestion
+    # anchors people towards it. Leads always see it on the review page.
+    suggest_labels = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    @property
+    def wants_ladder_opinions(self) -> bool:
+        """A finished run scores the open items when the queue or the annotators use its opinion."""
+        return self.informative_first or self.suggest_labels
 
     class Meta:
         ordering = ["name"]
@@ -243,6 +254,15 @@ class Item(models.Model):
     # A control: its reviewed label is the known answer annotators are scored
     # against; served only while reviewed (see assignments, `control_rate`).
     control = models.BooleanField(default=False)
+    # The ladder's opinion of the item before it was labelled (training.services.opinions):
+    # the option its largest rungs find most probable, that probability, and the
+    # margin over the next option (small = unsure). `suggestion_run` is the run's
+    # id, kept without a foreign key since runs live in the training app, which
+    # builds on this one.
+    suggestion = models.CharField(max_length=64, blank=True, default="")
+    suggestion_probability = models.FloatField(null=True, blank=True)
+    suggestion_margin = models.FloatField(null=True, blank=True)
+    suggestion_run = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -252,6 +272,11 @@ class Item(models.Model):
         indexes = [
             # Next unlabelled item for the queue.
             models.Index(fields=["project", "annotation_count", "id"], name="item_queue"),
+            # The same, the ladder's least certain first (`Project.informative_first`).
+            # PostgreSQL's b-tree keeps NULLs last, as the claim orders them.
+            models.Index(
+                fields=["project", "annotation_count", "suggestion_margin", "id"], name="item_queue_informative"
+            ),
             models.Index(fields=["project", "label", "id"], name="item_label"),
             models.Index(fields=["project", "reviewed", "id"], name="item_reviewed"),
             # The lead's browser pages through a project in id order.

@@ -67,7 +67,7 @@ def project_create(
 # What a lead may change on an existing project.
 PROJECT_SETTINGS = (
     "name", "description", *task_settings.TASK_FIELDS, "context_window", "merge_window_seconds", "min_chars",
-    "candidate_threshold", "overlap", "lease_seconds",
+    "candidate_threshold", "overlap", "lease_seconds", "informative_first", "suggest_labels",
 )
 
 
@@ -304,6 +304,37 @@ def _open_lease(*, item: Item, annotator, **filters) -> QuerySet[Assignment]:
 
 def _review_in_force(item: Item) -> bool:
     return item.current_annotation_id is not None and item.current_annotation.kind in Annotation.REVIEW_KINDS
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    option: str
+    probability: float
+    # Over the next most probable option: how sure the ladder is.
+    margin: float
+
+
+@transaction.atomic
+def item_suggestions_replace(*, project: Project, run_id: int, suggestions: dict[int, Suggestion]) -> int:
+    """Give the project's open items the ladder's opinion from run `run_id`; returns the items changed.
+
+    Open items the run did not score lose an older run's opinion, so the
+    queue orders by the latest run alone. Labelled items keep theirs: it is
+    what the ladder thought before they were labelled.
+    """
+    open_items = Item.objects.filter(project=project, annotation_count__lt=project.overlap)
+    open_items.exclude(pk__in=list(suggestions)).exclude(suggestion_run=None).update(
+        suggestion="", suggestion_probability=None, suggestion_margin=None, suggestion_run=None
+    )
+    items = list(open_items.filter(pk__in=list(suggestions)).only("pk"))
+    for item in items:
+        suggestion = suggestions[item.pk]
+        item.suggestion, item.suggestion_probability = suggestion.option, suggestion.probability
+        item.suggestion_margin, item.suggestion_run = suggestion.margin, run_id
+    Item.objects.bulk_update(
+        items, ["suggestion", "suggestion_probability", "suggestion_margin", "suggestion_run"], batch_size=1000
+    )
+    return len(items)
 
 
 def project_items_changed(*, project: Project) -> None:

@@ -38,6 +38,8 @@ class ProjectOut(Schema):
     task_version: int
     guideline_version: int
     overlap: int
+    informative_first: bool
+    suggest_labels: bool
     created_at: datetime
 
 
@@ -58,6 +60,8 @@ class ProjectSettingsIn(Schema):
     candidate_threshold: float | None = None
     overlap: int | None = Field(None, ge=1, le=10)
     lease_seconds: int | None = Field(None, ge=30, le=86400)
+    informative_first: bool | None = None
+    suggest_labels: bool | None = None
 
 
 class ProjectIn(ProjectSettingsIn):
@@ -189,6 +193,12 @@ class CardItem(Schema):
     context: list[Turn]
 
 
+class Suggestion(Schema):
+    option: str
+    probability: float
+    run_id: int
+
+
 class AssignmentOut(Schema):
     id: int
     leased_at: datetime
@@ -197,6 +207,9 @@ class AssignmentOut(Schema):
     options: list[Option]
     current_annotation_id: int | None = Field(
         ..., description="the revision the lease shows, null if none: send it back as the label's expected_current_id"
+    )
+    suggestion: Suggestion | None = Field(
+        None, description="the ladder's suggestion, where the project shows it to annotators (suggest_labels)"
     )
 
 

@@ -188,6 +188,8 @@ WHITENOISE_USE_FINDERS = True
 # Directories under which project admins may register checkpoints through the API
 # (os.pathsep-separated); staff may name any directory on the server.
 CHECKPOINT_ROOTS = [Path(root) for root in os.environ.get("CHECKPOINT_ROOTS", "").split(os.pathsep) if root]
+# Open items a finished run scores for the queue's order and the suggestions (training.services.opinions).
+LADDER_OPINION_ITEMS = int(os.environ.get("LADDER_OPINION_ITEMS", 2000))
 IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", 512 * 1024 * 1024))
 # Bytes of uploads one project may have stored and waiting to import; more is refused.
 IMPORT_PROJECT_QUOTA_BYTES = int(os.environ.get("IMPORT_PROJECT_QUOTA_BYTES", 2 * 1024 * 1024 * 1024))

@@ -105,6 +105,9 @@ class Run(models.Model):
     # Cross-fitted label checking: {} off, else {"folds", "rungs", "hyperparameters"}
     # (training.label_check); the judging rungs also fine-tune on folds of the train split.
     label_check = models.JSONField(default=dict, blank=True)
+    # Scoring the project's open items once the run finished (training.services.opinions):
+    # {} not asked for, else {"state", "items", "rungs", "step", "steps", "seconds", "error"}.
+    opinions = models.JSONField(default=dict, blank=True)
     code_version = models.CharField(max_length=64)
     # Code digests, library versions, checkpoint digests and git commit at request time.
     provenance = models.JSONField(default=dict, blank=True)

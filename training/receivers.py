@@ -1,4 +1,5 @@
-"""A frozen batch starts a run on each ladder of its project (checking every label, if the project says so)."""
+"""A frozen batch starts a run on each ladder of its project (checking every label, if the project says so);
+a finished run gives its opinion of the open items, if the project uses it."""
 
 import logging
 
@@ -7,6 +8,8 @@ from django.dispatch import receiver
 
 from annotation.models import Batch
 from annotation.signals import batch_frozen
+from training.models import Run
+from training.signals import run_finished, runs_swept
 
 logger = logging.getLogger(__name__)
 
@@ -27,3 +30,21 @@ def start_runs_for_frozen_batch(sender, batch, user=None, **kwargs) -> None:
             # Too few chats for the folds: the freeze still starts its plain run.
             logger.warning("batch %s: no label check: %s", batch.pk, "; ".join(error.messages))
             run_request(batch=batch, ladder=ladder, requested_by=user)
+
+
+@receiver(run_finished, sender=Run)
+def score_open_items_when_a_run_finishes(sender, run_id: int, **kwargs) -> None:
+    from training.services.opinions import run_opinions_enqueue
+
+    run = Run.objects.select_related("batch__project", "ladder").filter(pk=run_id).first()
+    if run is not None:
+        run_opinions_enqueue(run=run)
+
+
+@receiver(runs_swept, sender=Run)
+def score_open_items_missed(sender, **kwargs) -> None:
+    """The latest runs whose opinion was never queued (their run_finished was lost) queue it now."""
+    from training.services.opinions import run_opinions_enqueue, runs_missing_an_opinion
+
+    for run in runs_missing_an_opinion():
+        run_opinions_enqueue(run=run)

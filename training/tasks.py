@@ -11,6 +11,13 @@ def rung_job_run(rung_job_id: int, **kwargs) -> None:
     rung_job_execute(job_id=rung_job_id)
 
 
+@shared_task(name="training.run_opinions", acks_late=True, reject_on_worker_lost=True)
+def run_opinions_task(run_id: int, **kwargs) -> None:
+    from training.services.opinions import run_opinions_attempt
+
+    run_opinions_attempt(run_id=run_id)
+
+
 @shared_task(name="training.jobs_recover")
 def jobs_recover_task(**kwargs) -> None:
     from training.services import jobs_recover

@@ -10,13 +10,17 @@ router = Router(tags=["annotations"])
 
 
 def _assignment(lease: Assignment, project) -> dict:
+    item = lease.item
+    shown = project.suggest_labels and item.suggestion
     return {
         "id": lease.pk,
         "leased_at": lease.leased_at,
         "expires_at": lease.expires_at,
-        "item": lease.item,
+        "item": item,
         "options": project.options,
         "current_annotation_id": selectors.card_revision_id(lease=lease),
+        "suggestion": {"option": item.suggestion, "probability": item.suggestion_probability,
+                       "run_id": item.suggestion_run} if shown else None,
     }
 
 

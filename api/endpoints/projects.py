@@ -20,6 +20,8 @@ def _project_fields(project, role: str) -> dict:
         "task_version": project.task_version,
         "guideline_version": project.guideline_version,
         "overlap": project.overlap,
+        "informative_first": project.informative_first,
+        "suggest_labels": project.suggest_labels,
         "created_at": project.created_at,
     }
 

@@ -69,6 +69,7 @@ class TestProjects:
         assert mine == {
             "id": project.pk, "name": "Support chat", "description": "", "role": "annotator",
             "options": project.options, "positive_option": "extraction", "metric": "F1", "task_version": 1, "guideline_version": 1, "overlap": 1,
+            "informative_first": False, "suggest_labels": False,
         }
         assert api.as_user(world["keys"]["outsider"]).get(f"{V1}/projects").json() == []
 

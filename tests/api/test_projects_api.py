@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
+from annotation import services
 from annotation.models import Item, Membership, Project
 from api.tokens import api_token_create
 from tests.api.conftest import ADMIN, ANNOTATOR, LEAD
@@ -72,3 +73,28 @@ def test_a_lead_changes_the_task_after_a_freeze_and_gets_a_new_task_version(api,
     # Preprocessing settings are bounded by the same service as the preprocess page's.
     negative = api.as_user(world["keys"][LEAD]).request("patch", path, json={"context_window": -1})
     assert negative.status_code == 422 and "context_window" in negative.json()["errors"]
+
+
+@pytest.mark.covers("PATCH /api/v1/projects/{project_id}")
+def test_a_lead_orders_the_queue_by_the_ladder_and_shows_its_suggestions(api, world):
+    project = world["project"]
+    response = api.as_user(world["keys"][LEAD]).request(
+        "patch", f"{V1}/projects/{project.pk}", json={"informative_first": True, "suggest_labels": True}
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert sorted(body["changed"]) == ["informative_first", "suggest_labels"] and body["new_task_version"] is None
+    assert body["project"]["informative_first"] and body["project"]["suggest_labels"]
+
+
+@pytest.mark.covers("POST /api/v1/projects/{project_id}/assignments/next")
+def test_an_annotator_is_sent_the_ladders_suggestion_only_where_the_project_shows_it(api, world):
+    project = world["project"]
+    services.item_suggestions_replace(project=project, run_id=3, suggestions={
+        item.pk: services.Suggestion(option="extraction", probability=0.8, margin=0.6) for item in world["items"]
+    })
+    annotator = api.as_user(world["keys"][ANNOTATOR])
+    assert annotator.post(f"{V1}/projects/{project.pk}/assignments/next").json()["suggestion"] is None
+    services.project_settings_update(project=project, suggest_labels=True)
+    lease = annotator.post(f"{V1}/projects/{project.pk}/assignments/next").json()
+    assert lease["suggestion"] == {"option": "extraction", "probability": 0.8, "run_id": 3}

@@ -4,6 +4,7 @@ macro-F1 verdict, then learning curves on the same batch to the planning answers
 import pytest
 from django.urls import reverse
 
+from annotation import assignments, services as annotation_services
 from annotation.importers import messages_import
 from annotation.models import Batch, Item
 from annotation.preprocessing import items_preprocess
@@ -12,6 +13,7 @@ from annotation.simulation import annotators_simulate
 from scaling.models import Verdict
 from tests.worker_process import wait_for
 from training import services
+from training.services.opinions import opinion_jobs
 from training.examples import train_examples
 from training.models import Prediction, Run, RungJob
 
@@ -42,6 +44,8 @@ def test_a_three_option_task_is_judged_by_macro_f1_from_freeze_to_verdict(
     # Every turn is an item, not only the ones the seed task's heuristic picks; the answer is in
     # the message itself, so one turn of context keeps the prompts (and the training) short.
     project.candidate_threshold, project.context_window = 0.0, 1
+    # The ladder's opinion of the items still open: the queue's order and the annotators' suggestion.
+    project.informative_first, project.suggest_labels = True, True
     project.save()
     corpus = tmp_path / "corpus.jsonl"
     write_jsonl(path=corpus, messages=3000, seed=11)
@@ -70,7 +74,10 @@ def test_a_three_option_task_is_judged_by_macro_f1_from_freeze_to_verdict(
     assert verdict.tuned["metric"] == "macro_f1"
     assert verdict.kind in {Verdict.MONOTONE, Verdict.BREAK, Verdict.FLAT, Verdict.TOO_FEW_ITEMS}
     assert len(verdict.tuned["f1"]) == len(tiny_ladder)
-
+    run = ladder_opinion_serves_the_least_certain_first(project=project, run=run, client=client,
+                                                        django_user_model=django_user_model)
+    project.informative_first, project.suggest_labels = False, False
+    project.save(update_fields=["informative_first", "suggest_labels"])
 
     # Halving subsets of the same train split: 4 train sizes per rung, the full fine-tunes reused.
     curves = services.run_request(batch=batch, ladder=ladder, learning_curve=True)
@@ -96,3 +103,39 @@ def test_a_three_option_task_is_judged_by_macro_f1_from_freeze_to_verdict(
     assert 'id="planning-best-option"' in page or "Label more, or go bigger?" in page
     batch_page = client.get(reverse("annotation:batch_detail", args=[project.pk, batch.pk])).content.decode()
     assert 'id="rung-recommendation"' in batch_page
+    run_page = client.get(reverse("runs:run_detail", args=[project.pk, run.pk])).content.decode()
+    assert 'id="opinions"' in run_page and f"scored {run.opinions['items']} open items" in run_page
+
+
+def ladder_opinion_serves_the_least_certain_first(*, project, run, client, django_user_model) -> Run:
+    """The finished run's largest rungs score the open items on the worker; the queue and the card use it."""
+    run = wait_for(
+        lambda: Run.objects.filter(pk=run.pk, opinions__state__in=["done", "failed", "skipped"]).first(),
+        300, "the ladder's opinion of the open items",
+    )
+    assert run.opinions["state"] == "done", run.opinions
+    judges = [job.rung.name for job in opinion_jobs(run)]
+    assert run.opinions["rungs"] == judges and len(judges) >= 2
+    open_items = Item.objects.filter(project=project, annotation_count=0)
+    scored = open_items.exclude(suggestion_run=None)
+    assert scored.count() == run.opinions["items"] > 0
+    assert not Item.objects.filter(batch_items__batch=run.batch, suggestion_run=run.pk).exists()
+    assert set(scored.values_list("suggestion", flat=True)) <= {"question", "work", "small-talk"}
+    assert all(0 <= item.suggestion_margin <= item.suggestion_probability <= 1 for item in scored)
+    ranked = list(scored.order_by("suggestion_margin", "id"))
+    half = len(ranked) // 2
+    unsure = sum(item.suggestion == kind_of(item.text) for item in ranked[:half]) / half
+    sure = sum(item.suggestion == kind_of(item.text) for item in ranked[half:]) / (len(ranked) - half)
+    # Uncertainty sampling's premise: where the ladder is least sure, it is wrong more often
+    # (here, two tiny rungs: 0.33 right in the unsure half, 0.61 in the sure one, of 2,000 items).
+    assert sure > unsure
+
+    newcomer = django_user_model.objects.create_user("newcomer", password="x")
+    annotation_services.membership_set(project=project, user=newcomer, role="annotator")
+    least_certain = scored.order_by("suggestion_margin", "id").first()
+    lease = assignments.assignment_claim_next(project=project, annotator=newcomer)
+    assert lease.item_id == least_certain.pk
+    client.force_login(newcomer)
+    card = client.get(reverse("annotation:label", args=[project.pk])).content.decode()
+    assert 'id="suggestion"' in card and project.option_text(least_certain.suggestion) in card
+    return run
