@@ -10,6 +10,7 @@ from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -24,7 +25,7 @@ from annotation.importers.jobs import import_job_enqueue_on_commit, upload_disca
 from annotation.importers.labels import LabelCounts, labelstudio_labels_import
 from annotation.importers.reading import ReadProgress
 from annotation.importers.records import StagedMessage
-from annotation.importers.staging import Duplicate, PreparedChunk, Staging
+from annotation.importers.staging import DirectCopy, Duplicate, IdTaken, PreparedChunk, Staging
 from annotation.models import Chat, ImportJob, Message, Project
 
 logger = logging.getLogger(__name__)
@@ -94,9 +95,11 @@ def messages_import(
     Messages whose id the corpus already holds are skipped, so re-importing a
     file adds nothing. Bad input raises `ImportFailed` naming the file, line
     and field, and changes nothing. `progress(done_bytes, total_bytes)` is
-    called every few thousand records. A Label Studio export's completed
-    annotations then become label revisions of the items made from their
-    messages (`labels.labelstudio_labels_import`), in the same all or nothing.
+    called every few thousand records; it starts over once when a file
+    imported into an empty corpus repeats an id (see `staging`). A Label
+    Studio export's completed annotations then become label revisions of the
+    items made from their messages (`labels.labelstudio_labels_import`), in
+    the same all or nothing.
 
     `file_name` is the name the input goes by, where it differs from the
     stored file's: an upload is kept as `upload.<suffix>`, but its errors
@@ -116,15 +119,14 @@ def messages_import(
         imported_rows_remove(job_id=job_id)
     in_chunks = job_id is not None and _commits_in_chunks()
     if not in_chunks:
-        # Opened here rather than by a decorator so that `seconds` includes
-        # the commit, where the foreign keys are checked.
+        # Opened here rather than by a decorator so that `seconds` includes the commit.
         with transaction.atomic():
-            format, staging, labels = _import(
+            format, writer, labels = _import(
                 project, path, corpus_name, format, progress, name, job_id, in_chunks=False
             )
     else:
         try:
-            format, staging, labels = _import(
+            format, writer, labels = _import(
                 project, path, corpus_name, format, progress, name, job_id, in_chunks=True
             )
         except BaseException:
@@ -132,8 +134,8 @@ def messages_import(
             raise
     return ImportResult(
         format=format,
-        added=staging.added,
-        skipped=staging.rows - staging.added,
+        added=writer.added,
+        skipped=writer.rows - writer.added,
         seconds=time.perf_counter() - started,
         labels=labels,
     )
@@ -153,38 +155,83 @@ def _import(
     job_id: int | None,
     *,
     in_chunks: bool,
-) -> tuple[str, Staging, LabelCounts | None]:
+) -> tuple[str, Staging | DirectCopy, LabelCounts | None]:
     format = resolve_format(path, format, name)
     corpus = services.corpus_get_or_create(project=project, name=corpus_name)
-    tracker = ReadProgress(total_bytes=input_size(path))
-    staging = Staging(corpus_id=corpus.pk, job_id=job_id)
-    staging.create()
+    total_bytes = input_size(path)
+    writer = None
+    if _copies_directly(corpus):
+        try:
+            with transaction.atomic():
+                writer = _write_messages(
+                    DirectCopy(corpus_id=corpus.pk, job_id=job_id), path, total_bytes, format,
+                    progress, name, in_chunks=False,
+                )
+        except IdTaken:
+            # The file repeats an id, or an import beside this one added it: the
+            # staging tables name the first or skip the second. Reading starts over.
+            writer = None
+    if writer is None:
+        writer = _write_messages(
+            Staging(corpus_id=corpus.pk, job_id=job_id), path, total_bytes, format, progress,
+            name, in_chunks=in_chunks,
+        )
+    labels = None
+    if format == "labelstudio":
+        labels = labelstudio_labels_import(corpus=corpus, path=path, name=name)
+    if progress is not None:
+        progress(total_bytes, total_bytes)
+    return format, writer, labels
+
+
+def _copies_directly(corpus) -> bool:
+    """Whether the messages can be COPYed straight into the message table.
+
+    With none in the corpus yet there is no id to skip, and the unique
+    constraint alone finds a repeated one.
+    """
+    return (
+        connection.vendor == "postgresql"
+        and not Message.objects.filter(corpus=corpus).exists()
+    )
+
+
+Writer = TypeVar("Writer", Staging, DirectCopy)
+
+
+def _write_messages(
+    writer: Writer,
+    path: Path,
+    total_bytes: int,
+    format: str,
+    progress: ProgressCallback | None,
+    name: str,
+    *,
+    in_chunks: bool,
+) -> Writer:
+    tracker = ReadProgress(total_bytes=total_bytes)
+    writer.create()
     chunk_transaction = transaction.atomic if in_chunks else nullcontext
     try:
         messages = READERS[format](path, progress=tracker, name=name)
         # Closed explicitly so the reading thread stops before a failed import rolls back.
-        with closing(_read_ahead(messages, tracker, prepare=staging.prepare)) as chunks:
+        with closing(_read_ahead(messages, tracker, prepare=writer.prepare)) as chunks:
             for chunk, done_bytes in chunks:
                 with chunk_transaction():
-                    staging.add(chunk)
+                    writer.add(chunk)
                 if progress is not None:
                     progress(done_bytes, tracker.total_bytes)
-        duplicate = staging.first_duplicate()
+        duplicate = writer.first_duplicate()
         if duplicate is not None:
             raise _duplicate_error(duplicate, tracker.files)
     except BaseException:
         if in_chunks:
             # Committed chunk by chunk, the temporary tables outlive the failure;
             # in one transaction they go with its rollback.
-            staging.finish()
+            writer.finish()
         raise
-    staging.finish()
-    labels = None
-    if format == "labelstudio":
-        labels = labelstudio_labels_import(corpus=corpus, path=path, name=name)
-    if progress is not None:
-        progress(tracker.total_bytes, tracker.total_bytes)
-    return format, staging, labels
+    writer.finish()
+    return writer
 
 
 def imported_rows_remove(*, job_id: int) -> int:
