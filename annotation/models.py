@@ -204,8 +204,12 @@ class Chat(models.Model):
 
 
 class Message(models.Model):
-    corpus = models.ForeignKey(Corpus, on_delete=models.CASCADE, related_name="messages")
-    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    # Without indexes of their own: message_unique_id and message_chat_time
+    # begin with them, and every index is paid for by each imported row.
+    corpus = models.ForeignKey(
+        Corpus, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages", db_index=False)
     external_id = models.CharField(max_length=255)
     sender = models.CharField(max_length=255)
     sent_at = models.DateTimeField()
@@ -213,14 +217,22 @@ class Message(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     # The import that added it, so a failed import can remove what it added.
     import_job = models.ForeignKey(
-        "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        db_index=False,
     )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["corpus", "external_id"], name="message_unique_id"),
         ]
-        indexes = [models.Index(fields=["chat", "sent_at", "id"], name="message_chat_time")]
+        indexes = [
+            models.Index(fields=["chat", "sent_at", "id"], name="message_chat_time"),
+            # Only job imports set it, so the index leaves out the other rows.
+            models.Index(
+                fields=["import_job"], condition=models.Q(import_job__isnull=False),
+                name="message_import_job",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.external_id}: {self.text[:40]}"
