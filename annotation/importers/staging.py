@@ -196,11 +196,9 @@ class Staging(_ChunkWriter):
         self.seen_table = quote(f"message_import_seen_{suffix}")
 
     def create(self) -> None:
-        types = (
-            {"sent_at": "timestamptz", "metadata": "jsonb", "line": "bigint", "file_no": "integer"}
-            if self.is_postgresql
-            else {"sent_at": "text", "metadata": "text", "line": "integer", "file_no": "integer"}
-        )
+        # sent_at and metadata stay text until a row is inserted, so the rows
+        # of ids the corpus holds are never parsed.
+        types = {"sent_at": "text", "metadata": "text", "line": "bigint", "file_no": "integer"}
         drop = " ON COMMIT DROP" if self.is_postgresql else ""
         with connection.cursor() as cursor:
             for table, names in ((self.chunk_table, COLUMNS), (self.seen_table, SEEN_COLUMNS)):
@@ -255,21 +253,30 @@ class Staging(_ChunkWriter):
         message_corpus = quote(Message._meta.get_field("corpus").column)
         message_chat = quote(Message._meta.get_field("chat").column)
         message_job = quote(Message._meta.get_field("import_job").column)
+        sent_at, metadata = (
+            ("staged.sent_at::timestamptz", "staged.metadata::jsonb") if self.is_postgresql
+            else ("staged.sent_at", "staged.metadata")
+        )
+        # NOT EXISTS passes over the ids the corpus holds before any value is
+        # parsed; ON CONFLICT catches an id the chunk itself repeats.
         cursor.execute(
             f"""
             INSERT INTO {message_table}
                 ({message_corpus}, {message_chat}, external_id, sender, sent_at, text, metadata,
                  {message_job})
-            SELECT %s, chat.id, staged.external_id, staged.sender, staged.sent_at,
-                   staged.text, staged.metadata, %s
+            SELECT %s, chat.id, staged.external_id, staged.sender, {sent_at},
+                   staged.text, {metadata}, %s
             FROM {self.chunk_table} AS staged
             JOIN {chat_table} AS chat
               ON chat.{chat_corpus} = %s AND chat.external_id = staged.chat
-            WHERE true
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {message_table} AS held
+                WHERE held.{message_corpus} = %s AND held.external_id = staged.external_id
+            )
             ORDER BY staged.file_no, staged.line
             ON CONFLICT ({message_corpus}, external_id) DO NOTHING
             """,
-            [self.corpus_id, self.job_id, self.corpus_id],
+            [self.corpus_id, self.job_id, self.corpus_id, self.corpus_id],
         )
         return cursor.rowcount
 

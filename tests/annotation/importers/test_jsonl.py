@@ -67,6 +67,20 @@ class TestImport:
         assert calls[-1] == (size, size)
 
 
+    def test_the_callers_transaction_still_defers_foreign_keys(self, project, write):
+        messages_import(project=project, path=write("messages.jsonl", jsonl(message(1))))
+        known = Message.objects.get()
+
+        # A chat that does not exist yet: checked at the commit, not now.
+        early = Message.objects.create(
+            corpus=known.corpus, chat_id=known.chat_id + 1000, external_id="early",
+            sender="s", sent_at=known.sent_at, text="",
+        )
+        Chat.objects.create(id=known.chat_id + 1000, corpus=known.corpus, external_id="late")
+
+        assert early.chat.external_id == "late"
+
+
 class TestIdempotence:
     def test_reimport_adds_nothing_and_reports_skipped(self, project, write):
         path = write("messages.jsonl", jsonl(message(1), message(2), message(3, chat="dev")))
@@ -169,6 +183,16 @@ class TestRejected:
         error = rejected(project, write("messages.jsonl", jsonl(*records)))
 
         assert (error.line, error.field) == (200, "id")
+
+    def test_duplicate_id_into_an_empty_corpus(self, project, write, monkeypatch):
+        # Written straight into the message table, the duplicate is found and
+        # the file read again through the staging tables, which name it.
+        monkeypatch.setattr(import_services, "CHUNK_ROWS", 50)
+        records = [message(n, chat=f"chat-{n % 3}") for n in range(1, 200)] + [message(200, id="m7")]
+        error = rejected(project, write("messages.jsonl", jsonl(*records)))
+
+        assert str(error) == "messages.jsonl:200: field 'id': duplicate id 'm7' (first at line 7)"
+        assert counts() == (0, 0)
 
     def test_id_longer_than_the_column(self, project, write, existing):
         error = rejected(project, write("messages.jsonl", jsonl(message(1, id="x" * 256))))
