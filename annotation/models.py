@@ -209,7 +209,9 @@ class Message(models.Model):
     corpus = models.ForeignKey(
         Corpus, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
-    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    chat = models.ForeignKey(
+        Chat, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     external_id = models.CharField(max_length=255)
     sender = models.CharField(max_length=255)
     sent_at = models.DateTimeField()

@@ -146,8 +146,12 @@ class DirectCopy(_ChunkWriter):
             if missing:
                 self._fetch_chat_ids(cursor, missing)
             job = COPY_NULL if self.job_id is None else str(self.job_id)
-            heads = {name: f"{self.corpus_id}\t{self.chat_ids[name]}\t{job}\t" for name in chunk.chats}
-            payload = "\n".join(map(str.__add__, map(heads.__getitem__, chunk.row_chats), chunk.payload))
+            heads = {
+                name: f"{self.corpus_id}\t{self.chat_ids[name]}\t{job}\t" for name in chunk.chats
+            }
+            payload = "\n".join(
+                map(str.__add__, map(heads.__getitem__, chunk.row_chats), chunk.payload)
+            )
             columns = ", ".join(
                 quote(Message._meta.get_field(name).column)
                 for name in ("corpus", "chat", "import_job", "external_id", "sender", "sent_at",
@@ -356,7 +360,7 @@ def _escaped(fields: str) -> str:
 
 
 def _copy_line(row: StagedMessage) -> str:
-    """One row of COPY text, fields NUL-joined; `metadata` is JSON text, the rest strings and numbers."""
+    """One row of COPY text, fields NUL-joined; `metadata` is JSON text, the rest plain values."""
     external_id, chat, chat_title, sender, sent_at, text, metadata, line, file_no, path = row
     fields = _escaped(
         f"{external_id}\x00{chat}\x00{chat_title}\x00{sender}\x00{sent_at.isoformat()}\x00"
