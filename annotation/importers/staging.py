@@ -340,11 +340,12 @@ def _upsert_chats(
         params = [corpus_id, job_id, [chat for chat, _ in pairs], [title for _, title in pairs]]
     else:
         params = [corpus_id, job_id]
-    # `WHERE true` keeps SQLite from reading ON CONFLICT as part of a join.
+    # `WHERE true` keeps SQLite from reading ON CONFLICT as part of a join. Ordered,
+    # so the same file gives its chats ids in the same order on every import.
     cursor.execute(
         f"""
         INSERT INTO {chat_table} ({corpus}, external_id, title, {job})
-        SELECT %s, chat, MAX(chat_title), %s FROM {source} WHERE true GROUP BY chat
+        SELECT %s, chat, MAX(chat_title), %s FROM {source} WHERE true GROUP BY chat ORDER BY chat
         ON CONFLICT ({corpus}, external_id) DO UPDATE SET title = excluded.title
         WHERE excluded.title <> '' AND {chat_table}.title <> excluded.title
         """,
