@@ -5,8 +5,12 @@ the same train/eval split; simulated annotators label one correctly and plant
 30% label noise in the other. Each freeze starts a run of the demo ladder
 (three rungs, built here, fixed seeds) on the test worker, and the verdict
 task judges it. On clean labels tuned F1 rises with size; noise lowers every
-rung and flattens the ladder, so the verdicts differ: "monotone" against
-"flat" (F1 0.75 / 0.93 / 0.97 against 0.49 / 0.50 / 0.45 on PostgreSQL).
+rung and the ladder stops rising, so the verdicts differ: "monotone" against
+"flat" or "break". Which of the two depends on the draw of items: F1 0.75 /
+0.93 / 0.97 against 0.49 / 0.50 / 0.45 (flat) on one, 0.79 / 0.99 / 0.99
+against 0.08 / 0.71 / 0.59 (break: the smallest rung answers "no" to nearly
+everything, the largest falls below the middle one) on the draw chats
+numbered in name order give.
 
 The slowest test of the suite (about 15 minutes on two cores): the ladder
 only tells clean from noisy labels once its rungs have learned the task,
@@ -86,11 +90,20 @@ def test_planted_label_noise_lowers_the_ladder_and_changes_its_verdict(celery_wo
     # Clean: F1 rises with size, and the verdict says so.
     assert clean_verdict.kind == Verdict.MONOTONE, summary
     assert clean_f1[-1] - clean_f1[0] >= 0.1, summary
-    # Noise lowers every rung and flattens the ladder: the verdict says the data.
+    # Noise lowers every rung and the ladder stops rising with size; the verdict
+    # tells the lead where to look: the data for a flat ladder, the falling rung for a break.
     assert all(noisy < clean - 0.1 for noisy, clean in zip(noisy_f1, clean_f1)), summary
-    assert noisy_verdict.kind == Verdict.FLAT, summary
-    assert noisy_verdict.tuned["fitted_gain"] < clean_verdict.tuned["fitted_gain"] / 4, summary
-    assert "likely the data" in noisy_verdict.message
+    assert noisy_verdict.kind in (Verdict.FLAT, Verdict.BREAK), summary
+    if noisy_verdict.kind == Verdict.FLAT:
+        assert noisy_verdict.tuned["fitted_gain"] < clean_verdict.tuned["fitted_gain"] / 4, summary
+        assert "likely the data" in noisy_verdict.message
+    else:
+        breaks = noisy_verdict.tuned["breaks"]
+        assert breaks, summary
+        for found in breaks:
+            named = (found["smaller_name"], found["larger_name"])
+            assert any(name in noisy_verdict.message for name in named), noisy_verdict.message
+        assert "learning rate" in noisy_verdict.message, noisy_verdict.message
     # What the ladder queues for review is mostly the planted items.
     suspects = {suspect["item_id"] for suspect in noisy_verdict.suspects}
     assert len(suspects & set(noisy.planted)) >= 0.8 * len(suspects), summary
