@@ -535,6 +535,10 @@ class RankedRungOut(Schema):
     predicted: EstimateOut = Field(description="eval loss the rung's rectified law predicts at the target size")
     accept_then_stop: float | None = Field(description="the same by Accept then Stop (arXiv 2402.02314)")
     chance_best: float | None = Field(description="share of refits in which this rung is the lowest")
+    backtested_bend: float | None = Field(
+        description="the same by Accept then Stop with the bend backtested on every rung's curve "
+        "(scaling.selection.backtested_bend)"
+    )
 
 
 class RecommendedRungOut(RankedRungOut):
@@ -552,6 +556,8 @@ class RankingOut(Schema):
     ranked: list[RankedRungOut] = Field(description="best first")
     ats_order: list[str] = Field(description="rung names by Accept then Stop, best first")
     agrees: bool | None = Field(description="whether Accept then Stop ranks the recommended rung first")
+    bend_order: list[str] = Field(description="rung names by the backtested bend, best first")
+    bend_agrees: bool | None = Field(description="whether the backtested bend ranks the recommended rung first")
     unranked: list[UnrankedRungOut]
     reason: str | None = Field(description="why nothing is recommended")
 

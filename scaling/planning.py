@@ -381,7 +381,8 @@ def forecast_curve(
 
 @dataclass(frozen=True)
 class RungRank:
-    """One rung's predicted loss at the target size: by the rectified law (with its interval) and by AtS.
+    """One rung's predicted loss at the target size: by the rectified law (with its interval), by AtS,
+    and by AtS with the bend backtested on every rung's curve (`selection.backtested_bend`).
 
     `chance_best`: the share of bootstrap refits in which this rung has the lowest loss.
     """
@@ -390,11 +391,13 @@ class RungRank:
     predicted: Estimate
     accept_then_stop: float | None
     chance_best: float | None = None
+    backtested_bend: float | None = None
 
     def to_dict(self) -> dict:
         return {
             "name": self.name, "predicted": self.predicted.to_dict(),
             "accept_then_stop": self.accept_then_stop, "chance_best": self.chance_best,
+            "backtested_bend": self.backtested_bend,
         }
 
 
@@ -403,7 +406,8 @@ class Ranking:
     """Rungs by predicted loss at `target_size`, best first, and the one to train.
 
     `recommended` is the lowest by the rectified law; `ats_order` the names by
-    AtS; `agrees` whether AtS names the same rung first. `unranked` gives each
+    AtS; `agrees` whether AtS names the same rung first; `bend_order` and
+    `bend_agrees` the same for the backtested bend. `unranked` gives each
     rung left out and why; `reason` says why nothing is recommended.
     """
 
@@ -414,22 +418,33 @@ class Ranking:
     agrees: bool | None
     unranked: dict[str, str]
     reason: str | None = None
+    bend_order: list[str] = field(default_factory=list)
+    bend_agrees: bool | None = None
+
+
+def _positive_points(forecast: CurveForecast) -> tuple | None:
+    """The curve's points above size 0, as (sizes, losses); None with fewer than two."""
+    positive = [(size, loss) for size, loss in zip(forecast.sizes, forecast.losses) if size > 0]
+    return tuple(zip(*positive)) if len(positive) >= 2 else None
 
 
 def _ats_loss(forecast: CurveForecast, target_size: float) -> float | None:
-    positive = [(size, loss) for size, loss in zip(forecast.sizes, forecast.losses) if size > 0]
-    if len(positive) < 2:
-        return None
-    sizes, losses = zip(*positive)
-    return selection.accept_then_stop((sizes, losses), target_size).predicted_loss
+    points = _positive_points(forecast)
+    return None if points is None else selection.accept_then_stop(points, target_size).predicted_loss
+
+
+def _bend_losses(forecasts: Mapping[str, CurveForecast], target_size: float) -> dict[str, float]:
+    curves = {name: points for name, forecast in forecasts.items() if (points := _positive_points(forecast))}
+    return selection.backtested_bend(curves, target_size).predicted if curves else {}
 
 
 def rank_rungs(forecasts: Mapping[str, CurveForecast], target_size: float) -> Ranking:
     """Order rungs by the loss their rectified law predicts at `target_size`; recommend the lowest.
 
-    Accept then Stop (`selection.accept_then_stop`, the paper's selector) ranks
-    the same curves beside it. Rungs whose forecast has no answer are left out,
-    with its reason.
+    Accept then Stop (`selection.accept_then_stop`, the paper's selector) and
+    AtS with a backtested bend (`selection.backtested_bend`, which ranked
+    better on the paper's benchmark) rank the same curves beside it. Rungs
+    whose forecast has no answer are left out, with its reason.
     """
     if not target_size > 0:
         raise ValueError("target_size: must be > 0")
@@ -437,9 +452,11 @@ def rank_rungs(forecasts: Mapping[str, CurveForecast], target_size: float) -> Ra
     unranked = {name: forecast.reason for name, forecast in forecasts.items() if not forecast.answered}
     ats = {name: _ats_loss(forecast, target_size) for name, forecast in forecasts.items()}
     ats_order = sorted((name for name, loss in ats.items() if loss is not None), key=lambda name: ats[name])
+    bend = _bend_losses(forecasts, target_size)
+    bend_order = sorted(bend, key=bend.get)
     if not answered:
         return Ranking(target_size, [], ats_order, None, None, unranked,
-                       reason="no rung has enough learning-curve points for the rectified law")
+                       reason="no rung has enough learning-curve points for the rectified law", bend_order=bend_order)
 
     chances: dict[str, float] = {}
     samples = {len(forecast.replicates) for forecast in answered.values()}
@@ -450,14 +467,15 @@ def rank_rungs(forecasts: Mapping[str, CurveForecast], target_size: float) -> Ra
         chances = {name: float(wins / losses.shape[1]) for name, wins in zip(answered, winners)}
     ranked = sorted(
         (
-            RungRank(name, forecast.loss_at(target_size), ats.get(name), chances.get(name))
+            RungRank(name, forecast.loss_at(target_size), ats.get(name), chances.get(name), bend.get(name))
             for name, forecast in answered.items()
         ),
         key=lambda entry: entry.predicted.value,
     )
     best = ranked[0]
     return Ranking(
-        target_size, ranked, ats_order, best, (ats_order[0] == best.name) if ats_order else None, unranked
+        target_size, ranked, ats_order, best, (ats_order[0] == best.name) if ats_order else None, unranked,
+        bend_order=bend_order, bend_agrees=(bend_order[0] == best.name) if bend_order else None,
     )
 
 

@@ -352,6 +352,8 @@ def _ranking(ranking: planning.Ranking, sizes: dict[str, float]) -> dict:
         "ranked": [entry.to_dict() for entry in ranking.ranked],
         "ats_order": ranking.ats_order,
         "agrees": ranking.agrees,
+        "bend_order": ranking.bend_order,
+        "bend_agrees": ranking.bend_agrees,
         "unranked": [{"name": name, "reason": reason} for name, reason in ranking.unranked.items()],
         "reason": ranking.reason,
     }

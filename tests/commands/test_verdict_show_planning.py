@@ -30,6 +30,7 @@ def test_it_prints_the_rung_to_train_the_losses_at_2_4_8x_and_what_would_test_th
     shown = run_command("verdict_show", predicted["run"].pk, "--target-loss", "0.34")
     assert f"which rung for the full batch ({FULL} train examples): r4 (10B), predicted eval loss" in shown
     assert "loss at 2x" in shown and "loss at 8x" in shown and "examples for loss 0.340" in shown
+    assert "  Accept then Stop ranks r4, " in shown and "  the backtested bend ranks r" in shown
     # r2's line of the tuned F1 table, then its line of the planning table.
     _, r2 = [line for line in shown.splitlines() if line.startswith("r2 ")]
     assert r2.count("–") == 3 and "labels to add" in r2

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from scaling import planning
+from scaling import planning, selection
 
 FULL = 1600
 SUBSETS = np.array([FULL / 16, FULL / 8, FULL / 4, FULL / 2, FULL])
@@ -121,6 +121,16 @@ class TestRankRungs:
         assert sorted(ranking.ats_order) == sorted(self.LAWS)
         assert ranking.agrees == (ranking.ats_order[0] == ranking.recommended.name)
         assert all(entry.accept_then_stop > 0 for entry in ranking.ranked)
+
+    def test_the_backtested_bend_ranks_the_same_curves_beside_it(self):
+        forecasts = self.forecasts()
+        ranking = planning.rank_rungs(forecasts, 2 * FULL)
+        bent = selection.backtested_bend(
+            {name: (forecast.sizes, forecast.losses) for name, forecast in forecasts.items()}, 2 * FULL
+        )
+        assert ranking.bend_order == bent.order()
+        assert {entry.name: entry.backtested_bend for entry in ranking.ranked} == bent.predicted
+        assert ranking.bend_agrees == (ranking.bend_order[0] == ranking.recommended.name)
 
     def test_rungs_without_enough_points_are_left_out_with_their_reason(self):
         forecasts = self.forecasts()

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from scaling.selection import accept_then_stop, rank_models
+from scaling.selection import accept_then_stop, backtested_bend, rank_models
 
 SUBSETS = np.array([200.0 * 2**i for i in range(10)])  # 200 … 102,400 examples
 TARGET = 4 * SUBSETS[-1]
@@ -131,3 +131,67 @@ def test_rank_models_orders_by_predicted_loss_not_by_small_subset_loss():
     assert [entry.model for entry in ranked] == ["steep", "middle", "flat"]
     assert ranked[0].predicted_loss == pytest.approx(12.0 * (100 * SUBSETS[-1]) ** -0.20)
     json.dumps([entry.to_dict() for entry in ranked])
+
+
+class TestBacktestedBend:
+    """AtS bent by one slope factor per halving that every curve's own backtest measures."""
+
+    SUBSETS = np.array([200.0 * 2**i for i in range(8)])  # 200 … 25,600 examples
+
+    def steepening(self, start, slope, curvature, sizes=None):
+        """A curve whose log-log slope keeps steepening with size, as FLAN's and WMT19's do."""
+        doublings = np.log(self.SUBSETS if sizes is None else sizes) - np.log(self.SUBSETS[0])
+        return np.exp(start + slope * doublings + curvature * doublings**2)
+
+    def curves(self):
+        return {
+            "early": (self.SUBSETS, self.steepening(0.0, -0.06, -0.004)),
+            "late": (self.SUBSETS, self.steepening(0.15, -0.07, -0.008)),
+            "middle": (self.SUBSETS, self.steepening(0.08, -0.065, -0.006)),
+        }
+
+    def test_straight_power_laws_keep_the_straight_line(self):
+        curves = {name: (SUBSETS, scale * SUBSETS**-exponent) for name, scale, exponent in
+                  (("a", 3.0, 0.1), ("b", 12.0, 0.2), ("c", 6.0, 0.15))}
+        bent = backtested_bend(curves, TARGET)
+        assert bent.explained == pytest.approx(0.0, abs=1e-6)
+        for name, curve in curves.items():
+            assert bent.predicted[name] == pytest.approx(float(accept_then_stop(curve, TARGET, delta=3.0)))
+            assert bent.straight[name] == pytest.approx(bent.predicted[name])
+
+    def test_curves_that_keep_steepening_are_bent_down_towards_their_loss(self):
+        target = 2 * self.SUBSETS[-1]
+        bent = backtested_bend(self.curves(), target)
+        assert bent.factor > 1.0 and bent.explained > 0.9
+        assert bent.backtested == ["early", "late", "middle"]
+        for name, (start, slope, curvature) in {
+            "early": (0.0, -0.06, -0.004), "late": (0.15, -0.07, -0.008), "middle": (0.08, -0.065, -0.006),
+        }.items():
+            truth = float(self.steepening(start, slope, curvature, np.array([target]))[0])
+            assert bent.predicted[name] < bent.straight[name]
+            assert abs(np.log(bent.predicted[name] / truth)) < abs(np.log(bent.straight[name] / truth)) / 2
+        assert bent.order() == ["late", "middle", "early"]
+        json.dumps(bent.to_dict())
+
+    def test_the_bend_stops_at_the_measured_points(self):
+        # At or below a curve's largest size the line is not bent: nothing is extrapolated.
+        bent = backtested_bend(self.curves(), self.SUBSETS[-1])
+        assert bent.factor > 1.0
+        assert bent.predicted == bent.straight
+
+    def test_curves_too_short_to_backtest_keep_the_straight_line(self):
+        short = {name: (sizes[-2:], losses[-2:]) for name, (sizes, losses) in self.curves().items()}
+        bent = backtested_bend(short, TARGET)
+        assert bent.backtested == [] and bent.factor == 1.0 and bent.explained == 0.0
+        assert bent.predicted == bent.straight
+
+    @pytest.mark.parametrize("kwargs", [{"ratio": 1.0}, {"factors": [1.1, 1.2]}])
+    def test_rejects_bad_settings(self, kwargs):
+        with pytest.raises(ValueError):
+            backtested_bend(self.curves(), TARGET, **kwargs)
+
+    def test_rejects_no_curves_and_a_bad_target(self):
+        with pytest.raises(ValueError, match="curves_by_model"):
+            backtested_bend({}, TARGET)
+        with pytest.raises(ValueError, match="target_size"):
+            backtested_bend(self.curves(), 0)

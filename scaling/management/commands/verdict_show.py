@@ -75,6 +75,10 @@ class Command(BaseCommand):
                 f"{recommended['name']} ({recommended['size']}), predicted eval loss "
                 f"{_estimate(recommended['predicted'])}"
             )
+            selectors_orders = (("Accept then Stop", full["ats_order"]), ("the backtested bend", full["bend_order"]))
+            for selector, order in selectors_orders:
+                if order:
+                    self.stdout.write(f"  {selector} ranks {', '.join(order)} (best first)")
         target = planning["target_loss"]
         header = f"{'rung':<12}" + "".join(f" {f'loss at {at}x':>22}" for at in (2, 4, 8))
         self.stdout.write(header + (f"  examples for loss {target:.3f}" if target is not None else ""))

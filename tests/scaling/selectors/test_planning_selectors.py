@@ -56,6 +56,8 @@ def test_the_recommendation_is_the_rung_the_law_expects_lowest_on_the_full_batch
     assert predicted["low"] <= predicted["value"] <= predicted["high"]
     assert predicted["value"] == pytest.approx(joint_loss(verdict.run.ladder.rungs.get(name="r4"), FULL), rel=0.01)
     assert full["ats_order"][0] == "r4" and full["agrees"]
+    assert sorted(full["bend_order"]) == sorted(full["ats_order"])
+    assert full["bend_agrees"] == (full["bend_order"][0] == "r4")
     assert [row["name"] for row in data["recommendation"]["rows"]] == ["r4", "r3", "r2", "r1", "r0"]
     assert selectors.rung_recommendation(verdict=verdict)["full"] == full
 

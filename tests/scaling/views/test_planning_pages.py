@@ -51,6 +51,7 @@ def test_the_dashboard_answers_the_three_questions(lead_client, project, verdict
     assert f"Train <strong>{escaped}</strong> (10B)" in page.replace("&quot;", '"')
     assert HOSTILE_RUNG not in page
     assert "Train examples for loss 0.340" in page
+    assert page.count("<th>Backtested bend</th>") == 2 and "with the bend backtested on the rungs' own curves it" in page
     charts = json.loads(page.split('id="dashboard-data" type="application/json">')[1].split("</script>")[0])
     assert len(charts["options_chart"]["rows"]) == 20
     assert all(rung["fitted"] for rung in charts["curves"]["rungs"])
