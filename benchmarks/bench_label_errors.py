@@ -22,7 +22,7 @@ Targets: uniform 30%: precision >= 0.7 at recall >= 0.7; ladder-aware at
 least as good as cleanlab alone on every pattern; the careless annotator
 first in the per-annotator table. Runs on a throwaway SQLite database.
 
-    .venv/bin/python benchmarks/bench_label_errors.py [--items 800] [--pretrain-steps 200]
+    .venv/bin/python benchmarks/bench_label_errors.py [--items 800] [--pretrain-steps 200] [--seed 0]
 """
 
 import argparse
@@ -138,10 +138,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=30_000)
     parser.add_argument("--pretrain-steps", type=int, default=200)
     parser.add_argument("--epochs-factor", type=float, default=2.0)
+    parser.add_argument(
+        "--seed", type=int, default=0,
+        help="draws the corpus, the ladder and the labellers from another seed (0: the figures recorded first)",
+    )
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     corpus = Path(os.environ["LADDERLAB_VAR_DIR"]) / "corpus.jsonl"
-    write_jsonl(path=corpus, messages=args.messages, seed=0)
+    write_jsonl(path=corpus, messages=args.messages, seed=args.seed)
     projects = []
     for pattern in PATTERNS:
         project = annotation_services.project_create(name=pattern)
@@ -154,12 +158,12 @@ def main() -> None:
     started = time.monotonic()
     rungs = build_demo_ladder(
         texts=pretraining_texts(project=projects[0]), output_dir=Path(os.environ["LADDERLAB_VAR_DIR"]) / "ladder",
-        sizes=["cpu-s", "cpu-m"], seed=0, pretrain_steps=args.pretrain_steps,
+        sizes=["cpu-s", "cpu-m"], seed=args.seed, pretrain_steps=args.pretrain_steps,
     )
     ladder = training_services.ladder_register(name="demo", rungs=rungs, projects=projects)
     print(f"ladder cpu-s, cpu-m built in {time.monotonic() - started:.0f} s; {args.items} items a batch")
     rows = []
-    for seed, (pattern, project) in enumerate(zip(PATTERNS, projects), start=1):
+    for seed, (pattern, project) in enumerate(zip(PATTERNS, projects), start=1 + len(PATTERNS) * args.seed):
         batch = labelled_batch(project, pattern, args.items, seed)
         run = Run.objects.get(batch=batch, ladder=ladder)
         run_seconds = execute(run)
