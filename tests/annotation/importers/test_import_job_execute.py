@@ -29,6 +29,15 @@ class TestImportJobExecute:
         assert job.finished_at is not None
         assert Message.objects.filter(corpus__name="support").count() == 2
 
+    def test_deleting_a_job_keeps_its_messages_unmarked(self, project, write):
+        job = job_for(project, write("messages.jsonl", jsonl(message(1), message(2))))
+        import_job_execute(job=job)
+        assert Message.objects.filter(import_job=job).count() == 2
+
+        job.delete()
+
+        assert list(Message.objects.values_list("import_job_id", flat=True)) == [None, None]
+
     def test_failed_with_the_error_verbatim(self, project, write):
         path = write("messages.jsonl", jsonl(message(1), message(2, sent_at="2024-13-01")))
         job = job_for(project, path)

@@ -1,6 +1,10 @@
 import tracemalloc
 from datetime import UTC, datetime
 
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+
 from annotation.importers import messages_import
 from annotation.importers import services as import_services
 from annotation.models import Chat, Message
@@ -79,6 +83,26 @@ class TestImport:
         Chat.objects.create(id=known.chat_id + 1000, corpus=known.corpus, external_id="late")
 
         assert early.chat.external_id == "late"
+
+
+    def test_each_message_keeps_its_chats_corpus_and_the_database_its_chat(self, project, write):
+        # The message's corpus column has no foreign key of its own: it is its
+        # chat's corpus, and the chat's foreign key is the database's check.
+        messages_import(project=project, path=write("a.jsonl", jsonl(message(1), message(2, chat="dev"))),
+                        corpus_name="a")
+        messages_import(project=project, path=write("b.jsonl", jsonl(message(1))), corpus_name="b")
+
+        assert Message.objects.exclude(corpus_id=F("chat__corpus_id")).count() == 0
+        known = Message.objects.filter(corpus__name="a").first()
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Message.objects.create(
+                corpus=known.corpus, chat_id=known.chat_id + 1000, external_id="orphan",
+                sender="s", sent_at=known.sent_at, text="",
+            )
+            connection.check_constraints()
+
+        known.corpus.delete()
+        assert list(Message.objects.values_list("corpus__name", flat=True)) == ["b"]
 
 
 class TestIdempotence:
