@@ -3,6 +3,7 @@
 from django import forms
 
 from annotation import task_settings
+from annotation.models import LABEL_CHECK_MAX_EPOCHS_FACTOR, LABEL_CHECK_MAX_FOLDS, Project
 from annotation.preprocessing import SETTING_BOUNDS
 
 
@@ -66,6 +67,20 @@ class ProjectForm(forms.Form):
             "Off by default: a suggestion anchors people towards it, and labels that follow it teach the "
             "models nothing new. Leads always see it on the review page."
         ),
+    )
+    label_check = forms.ChoiceField(
+        choices=Project.LABEL_CHECK_CHOICES,
+        initial=Project.LABEL_CHECK_NOT_MONOTONE,
+        label="Check every label",
+        help_text="When the ladder's judging rungs also fine-tune on folds of the train split to judge every label.",
+    )
+    label_check_folds = forms.IntegerField(
+        min_value=2, max_value=LABEL_CHECK_MAX_FOLDS, initial=3, label="Label check: folds",
+        help_text="Each judging rung trains once per fold; fewer folds cost less and train each judge on less.",
+    )
+    label_check_epochs_factor = forms.FloatField(
+        min_value=0.1, max_value=LABEL_CHECK_MAX_EPOCHS_FACTOR, initial=2.0, label="Label check: epochs factor",
+        help_text="The judges' epochs as a multiple of the ladder's: judges fitted well contradict fewer right labels.",
     )
 
     def clean_options(self) -> list[dict]:

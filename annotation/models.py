@@ -37,6 +37,9 @@ def default_abstain_options() -> list[str]:
 
 # The most of an annotator's items that may be controls: the rest is the work.
 CONTROL_RATE_MAX = 0.5
+# Bounds of the label check's settings (training.services.label_check).
+LABEL_CHECK_MAX_FOLDS = 10
+LABEL_CHECK_MAX_EPOCHS_FACTOR = 10.0
 
 
 class Project(models.Model):
@@ -74,6 +77,15 @@ class Project(models.Model):
         (LABEL_CHECK_ON_REQUEST, "only on request"),
     ]
     label_check = models.CharField(max_length=16, choices=LABEL_CHECK_CHOICES, default=LABEL_CHECK_NOT_MONOTONE)
+    # How a check that starts by itself trains, and what a lead's request starts
+    # from: folds of the train split, and the judging rungs' epochs as a multiple
+    # of the ladder's (fitted well, a judge contradicts fewer correct labels).
+    label_check_folds = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(2), MaxValueValidator(LABEL_CHECK_MAX_FOLDS)]
+    )
+    label_check_epochs_factor = models.FloatField(
+        default=2.0, validators=[MinValueValidator(0.1), MaxValueValidator(LABEL_CHECK_MAX_EPOCHS_FACTOR)]
+    )
     lease_seconds = models.PositiveIntegerField(default=600)
     # How many distinct annotators label each item (k > 1 measures agreement).
     overlap = models.PositiveSmallIntegerField(default=1)

@@ -68,6 +68,7 @@ def project_create(
 PROJECT_SETTINGS = (
     "name", "description", *task_settings.TASK_FIELDS, "context_window", "merge_window_seconds", "min_chars",
     "candidate_threshold", "overlap", "lease_seconds", "informative_first", "suggest_labels",
+    "label_check", "label_check_folds", "label_check_epochs_factor",
 )
 
 

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
-from annotation.models import Annotation
+from annotation.models import LABEL_CHECK_MAX_EPOCHS_FACTOR, LABEL_CHECK_MAX_FOLDS, Annotation
 from config.params import ID_MAX
 from scaling.selectors import verdict_state
 
@@ -40,6 +40,10 @@ class ProjectOut(Schema):
     overlap: int
     informative_first: bool
     suggest_labels: bool
+    # When every label is checked ("not-monotone", "every-freeze", "on-request") and how.
+    label_check: str
+    label_check_folds: int
+    label_check_epochs_factor: float
     created_at: datetime
 
 
@@ -62,6 +66,9 @@ class ProjectSettingsIn(Schema):
     lease_seconds: int | None = Field(None, ge=30, le=86400)
     informative_first: bool | None = None
     suggest_labels: bool | None = None
+    label_check: str | None = None
+    label_check_folds: int | None = Field(None, ge=2, le=LABEL_CHECK_MAX_FOLDS)
+    label_check_epochs_factor: float | None = Field(None, ge=0.1, le=LABEL_CHECK_MAX_EPOCHS_FACTOR)
 
 
 class ProjectIn(ProjectSettingsIn):

@@ -19,7 +19,7 @@ from scaling.models import LawPrediction, Verdict
 from scaling.verdict import size_label
 from training.models import ItemDynamics, Prediction, Run, Rung, RungJob
 from training.services import KNOWN_HYPERPARAMETERS, learning_curve_sizes
-from training.services.label_check import DEFAULT_EPOCHS_FACTOR, DEFAULT_FOLDS, judging_rungs_default
+from training.services.label_check import judging_rungs_default
 
 # A banner polls while its run trains and until the run's verdict is stored.
 BANNER_POLL_SECONDS = 3
@@ -154,16 +154,18 @@ def batch_runs(*, batch: Batch) -> dict:
         "ladders": ladders,
         "learning_curve_sizes": learning_curve_sizes(batch.train_count),
         "known_hyperparameters": KNOWN_HYPERPARAMETERS,
-        "label_check_folds": DEFAULT_FOLDS,
+        "label_check_folds": batch.project.label_check_folds,
         "label_check_estimates": [
             estimate for ladder in ladders
-            if (estimate := label_check_estimate(ladder=ladder, train_count=batch.train_count)) is not None
+            if (estimate := label_check_estimate(
+                ladder=ladder, train_count=batch.train_count, folds=batch.project.label_check_folds,
+                epochs_factor=batch.project.label_check_epochs_factor,
+            )) is not None
         ],
     }
 
 
-def label_check_estimate(*, ladder, train_count: int, folds: int = DEFAULT_FOLDS,
-                         epochs_factor: float = DEFAULT_EPOCHS_FACTOR) -> dict | None:
+def label_check_estimate(*, ladder, train_count: int, folds: int, epochs_factor: float) -> dict | None:
     """Seconds the judging rungs' fold jobs would take on a train split of `train_count` items, from each
     judge's latest measured fine-tune (seconds per train item); None until every judge has one."""
     seconds = 0.0
@@ -953,8 +955,10 @@ def item_training_dynamics(*, item: Item) -> dict | None:
     }
 
 
-def label_check_cost(*, run: Run, folds: int = DEFAULT_FOLDS, epochs_factor: float = DEFAULT_EPOCHS_FACTOR) -> dict:
+def label_check_cost(*, run: Run, folds: int | None = None, epochs_factor: float | None = None) -> dict:
     """What checking every label of `run`'s batch would add: fold jobs and an estimate of their time.
+
+    Folds and epochs factor left out are the project's label-check settings.
 
     Each judging rung trains `folds` times on (folds-1)/folds of the train
     split for `epochs_factor` times its epochs, and scores the fold it left
@@ -962,6 +966,9 @@ def label_check_cost(*, run: Run, folds: int = DEFAULT_FOLDS, epochs_factor: flo
     seconds in this run. `available` is false where the check cannot start
     (the run is a re-run, already checks labels, or is not done).
     """
+    project = run.batch.project
+    folds = project.label_check_folds if folds is None else folds
+    epochs_factor = project.label_check_epochs_factor if epochs_factor is None else epochs_factor
     rungs = list(run.ladder.rungs.order_by("order"))
     judges = judging_rungs_default(rungs)
     full = {job.rung_id: job for job in run.rung_jobs.full()}

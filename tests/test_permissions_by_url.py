@@ -186,14 +186,14 @@ def form_for(name: str, method: str, world, user) -> dict:
         "annotation:project_new": lambda: {
             "name": f"made by {user.username}", "template": "context", "context_window": "11",
             "merge_window_seconds": "18", "min_chars": "7", "candidate_threshold": "0.5", "overlap": "1",
-            "lease_seconds": "600",
+            "lease_seconds": "600", "label_check": "not-monotone", "label_check_folds": "3", "label_check_epochs_factor": "2",
         },
         "annotation:project_settings": lambda: {
             "name": world["project"].name, "instruction": world["project"].instruction,
             "options": "\n".join(f"{o['key']} | {o['value']} | {o['text']}" for o in world["project"].options),
             "positive_option": "extraction", "abstain_options": "dont_know", "shuffle_options": "on",
             "context_window": "11", "merge_window_seconds": "18", "min_chars": "7", "candidate_threshold": "0.5",
-            "overlap": "1", "lease_seconds": "600",
+            "overlap": "1", "lease_seconds": "600", "label_check": "not-monotone", "label_check_folds": "3", "label_check_epochs_factor": "2",
         },
         "runs:run_rerun": lambda: {"rung": world["rung"].pk, "hyperparameters": "lr=2e-5"},
         "runs:batch_run_start": lambda: {"ladder": world["ladder"].pk},

@@ -21,7 +21,7 @@ def start_runs_for_frozen_batch(sender, batch, user=None, **kwargs) -> None:
 
     every_freeze = batch.project.label_check == Project.LABEL_CHECK_EVERY_FREEZE
     for ladder in batch.project.ladders.all():
-        label_check = label_check_config(ladder=ladder) if every_freeze else None
+        label_check = label_check_config(ladder=ladder, project=batch.project) if every_freeze else None
         try:
             run_request(batch=batch, ladder=ladder, label_check=label_check, requested_by=user)
         except ValidationError as error:

@@ -22,6 +22,9 @@ def _project_fields(project, role: str) -> dict:
         "overlap": project.overlap,
         "informative_first": project.informative_first,
         "suggest_labels": project.suggest_labels,
+        "label_check": project.label_check,
+        "label_check_folds": project.label_check_folds,
+        "label_check_epochs_factor": project.label_check_epochs_factor,
         "created_at": project.created_at,
     }
 

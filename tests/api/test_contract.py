@@ -70,6 +70,7 @@ class TestProjects:
             "id": project.pk, "name": "Support chat", "description": "", "role": "annotator",
             "options": project.options, "positive_option": "extraction", "metric": "F1", "task_version": 1, "guideline_version": 1, "overlap": 1,
             "informative_first": False, "suggest_labels": False,
+            "label_check": project.label_check, "label_check_folds": 3, "label_check_epochs_factor": 2.0,
         }
         assert api.as_user(world["keys"]["outsider"]).get(f"{V1}/projects").json() == []
 

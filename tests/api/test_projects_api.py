@@ -87,6 +87,20 @@ def test_a_lead_orders_the_queue_by_the_ladder_and_shows_its_suggestions(api, wo
     assert body["project"]["informative_first"] and body["project"]["suggest_labels"]
 
 
+@pytest.mark.covers("PATCH /api/v1/projects/{project_id}")
+def test_a_lead_sets_how_every_label_is_checked_and_bad_values_change_nothing(api, world):
+    project, lead = world["project"], api.as_user(world["keys"][LEAD])
+    url = f"{V1}/projects/{project.pk}"
+    changes = {"label_check": "every-freeze", "label_check_folds": 2, "label_check_epochs_factor": 1.5}
+    response = lead.request("patch", url, json=changes)
+    assert response.status_code == 200, response.content
+    assert {key: response.json()["project"][key] for key in changes} == changes
+    for bad in ({"label_check": "sometimes"}, {"label_check_folds": 11}, {"label_check_epochs_factor": 0}):
+        assert lead.request("patch", url, json=bad).status_code == 422, bad
+    project.refresh_from_db()
+    assert (project.label_check, project.label_check_folds, project.label_check_epochs_factor) == ("every-freeze", 2, 1.5)
+
+
 @pytest.mark.covers("POST /api/v1/projects/{project_id}/assignments/next")
 def test_an_annotator_is_sent_the_ladders_suggestion_only_where_the_project_shows_it(api, world):
     project = world["project"]

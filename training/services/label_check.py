@@ -25,14 +25,11 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 
 from annotation.exports import frozen_records
-from annotation.models import Batch, BatchItem
+from annotation.models import LABEL_CHECK_MAX_EPOCHS_FACTOR as MAX_EPOCHS_FACTOR
+from annotation.models import LABEL_CHECK_MAX_FOLDS as MAX_FOLDS
+from annotation.models import Batch, BatchItem, Project
 from training.examples import train_folds
 from training.models import Ladder, Rung
-
-DEFAULT_FOLDS = 3
-MAX_FOLDS = 10
-DEFAULT_EPOCHS_FACTOR = 2.0
-MAX_EPOCHS_FACTOR = 10.0
 
 
 def judging_rungs_default(rungs: list[Rung]) -> list[Rung]:
@@ -42,16 +39,23 @@ def judging_rungs_default(rungs: list[Rung]) -> list[Rung]:
 
 
 def label_check_config(
-    *, ladder: Ladder, folds: int | None = None, rungs: list[str] | None = None, epochs_factor: float | None = None
+    *,
+    ladder: Ladder,
+    project: Project,
+    folds: int | None = None,
+    rungs: list[str] | None = None,
+    epochs_factor: float | None = None,
 ) -> dict:
     """Validated label-check settings for `ladder`: {"folds", "rungs", "epochs_factor"}.
+
+    Folds and epochs factor left out are `project`'s settings.
 
     Refused (ValidationError naming each field) for a fold count out of
     2…10, an unknown rung, or an epochs factor out of (0, 10].
     """
     ladder_rungs = list(ladder.rungs.order_by("order"))
     errors: dict[str, list[str]] = {}
-    folds = DEFAULT_FOLDS if folds is None else folds
+    folds = project.label_check_folds if folds is None else folds
     if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= MAX_FOLDS:
         errors["folds"] = [f"folds: {folds!r} is not a whole number from 2 to {MAX_FOLDS}"]
     by_name = {rung.name: rung for rung in ladder_rungs}
@@ -64,7 +68,7 @@ def label_check_config(
         elif not rungs:
             errors["rungs"] = ["rungs: name at least one judging rung"]
         names = [rung.name for rung in ladder_rungs if rung.name in set(rungs)]
-    factor = DEFAULT_EPOCHS_FACTOR if epochs_factor is None else epochs_factor
+    factor = project.label_check_epochs_factor if epochs_factor is None else epochs_factor
     if (
         isinstance(factor, bool)
         or not isinstance(factor, (int, float))

@@ -307,7 +307,8 @@ def label_check_request(
     if run.status != Run.DONE:
         # Its unfinished fine-tunes would train a second time in the checking run.
         raise RunNotDone({"run": f"run {run.pk} is {run.status}; check its labels once it is done"})
-    config = label_check_config(ladder=run.ladder, folds=folds, rungs=rungs, epochs_factor=epochs_factor)
+    config = label_check_config(
+        ladder=run.ladder, project=run.batch.project, folds=folds, rungs=rungs, epochs_factor=epochs_factor)
     return run_request(
         batch=run.batch, ladder=run.ladder, hyperparameters=run.hyperparameters,
         learning_curve=run.learning_curve, label_check=config, requested_by=requested_by,

@@ -107,6 +107,8 @@ class TestWhoSeesTheSuggestion:
             "merge_window_seconds": project.merge_window_seconds, "min_chars": project.min_chars,
             "candidate_threshold": project.candidate_threshold, "overlap": project.overlap,
             "lease_seconds": project.lease_seconds, "informative_first": "on", "suggest_labels": "on",
+            "label_check": project.label_check, "label_check_folds": project.label_check_folds,
+            "label_check_epochs_factor": project.label_check_epochs_factor,
         }
         response = client.post(reverse("annotation:project_settings", args=[project.pk]), form)
         assert response.status_code == 302, response.content.decode()[:2000]

@@ -124,6 +124,7 @@ def form_data(**changes) -> dict:
         "instruction": "Which kind of message is this?", "options": THREE_LINES, "positive_option": "",
         "abstain_options": "", "shuffle_options": "", "context_window": "5", "merge_window_seconds": "18",
         "min_chars": "3", "candidate_threshold": "0", "overlap": "1", "lease_seconds": "600",
+        "label_check": Project.LABEL_CHECK_NOT_MONOTONE, "label_check_folds": "3", "label_check_epochs_factor": "2",
     }
     data.update(changes)
     return {key: value for key, value in data.items() if value is not None}
@@ -163,6 +164,9 @@ class TestPages:
             ({"candidate_threshold": "nan"}, "candidate_threshold"),
             ({"overlap": "99999999999999999999"}, "overlap"),
             ({"merge_window_seconds": "1e999"}, "merge_window_seconds"),
+            ({"label_check": "sometimes"}, "label_check"),
+            ({"label_check_folds": "1"}, "label_check_folds"),
+            ({"label_check_epochs_factor": "0"}, "label_check_epochs_factor"),
         ],
     )
     def test_bad_fields_answer_422_naming_the_field_and_make_nothing(self, changes, field):
@@ -187,9 +191,15 @@ class TestPages:
         page = client.get(url).content.decode()
         assert "j | no_extraction | no extraction needed" in page
         data = form_data(name=project.name, template=None, options=task_settings.options_text(project.options),
-                         positive_option="extraction", abstain_options="dont_know", overlap="2")
+                         positive_option="extraction", abstain_options="dont_know", overlap="2",
+                         label_check=Project.LABEL_CHECK_EVERY_FREEZE, label_check_folds="2",
+                         label_check_epochs_factor="1.5")
         response = client.post(url, data, follow=True)
-        assert response.status_code == 200 and Project.objects.get(pk=project.pk).overlap == 2
+        saved = Project.objects.get(pk=project.pk)
+        assert response.status_code == 200 and saved.overlap == 2
+        assert (saved.label_check, saved.label_check_folds, saved.label_check_epochs_factor) == (
+            Project.LABEL_CHECK_EVERY_FREEZE, 2, 1.5
+        )
         assert "Saved:" in response.content.decode()
         other = Client()
         other.force_login(annotator)

@@ -64,13 +64,28 @@ class TestLabelCheckRequest:
         assert all(job.hyperparameters["epochs"] == 2.0 for job in folds)
         assert len({job.result_key for job in checking.rung_jobs.all()}) == 9
 
+    def test_the_projects_settings_shape_a_check_that_starts_by_itself(self, noisy_batch):
+        project = noisy_batch.project
+        project.label_check_folds, project.label_check_epochs_factor = 2, 1.5
+        project.save(update_fields=["label_check_folds", "label_check_epochs_factor"])
+        ladder = make_ladder("l", 3)
+        run = finished_flat_run(noisy_batch, ladder, dict(Item.objects.filter(project=project).values_list("pk", "gold")))
+
+        checking = services.label_check_request(run=run)
+
+        assert checking.label_check == {"folds": 2, "rungs": ["r1", "r2"], "epochs_factor": 1.5}
+        assert checking.rung_jobs.folds().count() == 4
+        assert services.label_check_request(run=run, folds=3).label_check["folds"] == 3
+
     def test_a_run_that_is_not_done_or_re_runs_a_rung_is_refused(self, noisy_batch):
         ladder = make_ladder("l", 3)
         open_run = services.run_request(batch=noisy_batch, ladder=ladder)
         with pytest.raises(ValidationError, match="once it is done"):
             services.label_check_request(run=open_run)
         with pytest.raises(ValidationError) as error:
-            services.label_check_config(ladder=ladder, folds=1, rungs=["r9"], epochs_factor=0)
+            services.label_check_config(
+                ladder=ladder, project=noisy_batch.project, folds=1, rungs=["r9"], epochs_factor=0
+            )
         assert set(error.value.message_dict) == {"folds", "rungs", "epochs_factor"}
         assert Run.objects.count() == 1
 

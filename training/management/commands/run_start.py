@@ -43,7 +43,8 @@ class Command(BaseCommand):
                 ladder=found_ladder,
                 hyperparameters=services.hyperparameters_parse(hyperparameters) if hyperparameters.strip() else {},
                 learning_curve=learning_curve,
-                label_check=services.label_check_config(ladder=found_ladder) if label_check else None,
+                label_check=services.label_check_config(ladder=found_ladder, project=found_project)
+                if label_check else None,
             )
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from error
