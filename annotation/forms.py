@@ -3,7 +3,13 @@
 from django import forms
 
 from annotation import task_settings
-from annotation.models import LABEL_CHECK_MAX_EPOCHS_FACTOR, LABEL_CHECK_MAX_FOLDS, Project
+from annotation.models import (
+    LABEL_CHECK_MAX_EPOCHS_FACTOR,
+    LABEL_CHECK_MAX_FOLDS,
+    LABEL_CHECK_MIN_EPOCHS_FACTOR,
+    LABEL_CHECK_MIN_FOLDS,
+    Project,
+)
 from annotation.preprocessing import SETTING_BOUNDS
 
 
@@ -70,16 +76,18 @@ class ProjectForm(forms.Form):
     )
     label_check = forms.ChoiceField(
         choices=Project.LABEL_CHECK_CHOICES,
-        initial=Project.LABEL_CHECK_NOT_MONOTONE,
+        initial=Project._meta.get_field("label_check").default,
         label="Check every label",
         help_text="When the ladder's judging rungs also fine-tune on folds of the train split to judge every label.",
     )
     label_check_folds = forms.IntegerField(
-        min_value=2, max_value=LABEL_CHECK_MAX_FOLDS, initial=3, label="Label check: folds",
+        min_value=LABEL_CHECK_MIN_FOLDS, max_value=LABEL_CHECK_MAX_FOLDS,
+        initial=Project._meta.get_field("label_check_folds").default, label="Label check: folds",
         help_text="Each judging rung trains once per fold; fewer folds cost less and train each judge on less.",
     )
     label_check_epochs_factor = forms.FloatField(
-        min_value=0.1, max_value=LABEL_CHECK_MAX_EPOCHS_FACTOR, initial=2.0, label="Label check: epochs factor",
+        min_value=LABEL_CHECK_MIN_EPOCHS_FACTOR, max_value=LABEL_CHECK_MAX_EPOCHS_FACTOR,
+        initial=Project._meta.get_field("label_check_epochs_factor").default, label="Label check: epochs factor",
         help_text="The judges' epochs as a multiple of the ladder's: judges fitted well contradict fewer right labels.",
     )
 

@@ -38,8 +38,8 @@ def default_abstain_options() -> list[str]:
 # The most of an annotator's items that may be controls: the rest is the work.
 CONTROL_RATE_MAX = 0.5
 # Bounds of the label check's settings (training.services.label_check).
-LABEL_CHECK_MAX_FOLDS = 10
-LABEL_CHECK_MAX_EPOCHS_FACTOR = 10.0
+LABEL_CHECK_MIN_FOLDS, LABEL_CHECK_MAX_FOLDS = 2, 10
+LABEL_CHECK_MIN_EPOCHS_FACTOR, LABEL_CHECK_MAX_EPOCHS_FACTOR = 0.1, 10.0
 
 
 class Project(models.Model):
@@ -81,10 +81,11 @@ class Project(models.Model):
     # from: folds of the train split, and the judging rungs' epochs as a multiple
     # of the ladder's (fitted well, a judge contradicts fewer correct labels).
     label_check_folds = models.PositiveSmallIntegerField(
-        default=3, validators=[MinValueValidator(2), MaxValueValidator(LABEL_CHECK_MAX_FOLDS)]
+        default=3, validators=[MinValueValidator(LABEL_CHECK_MIN_FOLDS), MaxValueValidator(LABEL_CHECK_MAX_FOLDS)]
     )
     label_check_epochs_factor = models.FloatField(
-        default=2.0, validators=[MinValueValidator(0.1), MaxValueValidator(LABEL_CHECK_MAX_EPOCHS_FACTOR)]
+        default=2.0,
+        validators=[MinValueValidator(LABEL_CHECK_MIN_EPOCHS_FACTOR), MaxValueValidator(LABEL_CHECK_MAX_EPOCHS_FACTOR)],
     )
     lease_seconds = models.PositiveIntegerField(default=600)
     # How many distinct annotators label each item (k > 1 measures agreement).

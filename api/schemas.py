@@ -5,7 +5,13 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
-from annotation.models import LABEL_CHECK_MAX_EPOCHS_FACTOR, LABEL_CHECK_MAX_FOLDS, Annotation
+from annotation.models import (
+    LABEL_CHECK_MAX_EPOCHS_FACTOR,
+    LABEL_CHECK_MAX_FOLDS,
+    LABEL_CHECK_MIN_EPOCHS_FACTOR,
+    LABEL_CHECK_MIN_FOLDS,
+    Annotation,
+)
 from config.params import ID_MAX
 from scaling.selectors import verdict_state
 
@@ -67,8 +73,8 @@ class ProjectSettingsIn(Schema):
     informative_first: bool | None = None
     suggest_labels: bool | None = None
     label_check: str | None = None
-    label_check_folds: int | None = Field(None, ge=2, le=LABEL_CHECK_MAX_FOLDS)
-    label_check_epochs_factor: float | None = Field(None, ge=0.1, le=LABEL_CHECK_MAX_EPOCHS_FACTOR)
+    label_check_folds: int | None = Field(None, ge=LABEL_CHECK_MIN_FOLDS, le=LABEL_CHECK_MAX_FOLDS)
+    label_check_epochs_factor: float | None = Field(None, ge=LABEL_CHECK_MIN_EPOCHS_FACTOR, le=LABEL_CHECK_MAX_EPOCHS_FACTOR)
 
 
 class ProjectIn(ProjectSettingsIn):

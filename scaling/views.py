@@ -13,7 +13,7 @@ from config.polling import render_polled
 from scaling import selectors, services
 from training import services as training_services
 from training.models import InvalidTransition, Ladder, Run, Rung
-from training.services.label_check import MAX_EPOCHS_FACTOR, MAX_FOLDS
+from training.services.label_check import MAX_EPOCHS_FACTOR, MAX_FOLDS, MIN_EPOCHS_FACTOR, MIN_FOLDS
 
 
 def _run_for(user, project_id: int, run_id: int):
@@ -123,13 +123,15 @@ def run_verdict_retry(request, project_id: int, run_id: int):
 def run_label_check(request, project_id: int, run_id: int):
     """Check every label of the run's batch: the judging rungs fine-tune on folds of the train split."""
     project, run = _run_for(request.user, project_id, run_id)
-    folds = params.number_param(request.POST, "folds", default=float(project.label_check_folds), minimum=2, maximum=MAX_FOLDS)
+    folds = params.number_param(
+        request.POST, "folds", default=float(project.label_check_folds), minimum=MIN_FOLDS, maximum=MAX_FOLDS
+    )
     try:
         checking = training_services.label_check_request(
             run=run,
             folds=int(folds) if folds.is_integer() else folds,
             epochs_factor=params.number_param(
-                request.POST, "epochs_factor", default=project.label_check_epochs_factor, minimum=0.01,
+                request.POST, "epochs_factor", default=project.label_check_epochs_factor, minimum=MIN_EPOCHS_FACTOR,
                 maximum=MAX_EPOCHS_FACTOR,
             ),
             requested_by=request.user,

@@ -27,6 +27,8 @@ from django.core.exceptions import ValidationError
 from annotation.exports import frozen_records
 from annotation.models import LABEL_CHECK_MAX_EPOCHS_FACTOR as MAX_EPOCHS_FACTOR
 from annotation.models import LABEL_CHECK_MAX_FOLDS as MAX_FOLDS
+from annotation.models import LABEL_CHECK_MIN_EPOCHS_FACTOR as MIN_EPOCHS_FACTOR
+from annotation.models import LABEL_CHECK_MIN_FOLDS as MIN_FOLDS
 from annotation.models import Batch, BatchItem, Project
 from training.examples import train_folds
 from training.models import Ladder, Rung
@@ -51,13 +53,13 @@ def label_check_config(
     Folds and epochs factor left out are `project`'s settings.
 
     Refused (ValidationError naming each field) for a fold count out of
-    2…10, an unknown rung, or an epochs factor out of (0, 10].
+    2…10, an unknown rung, or an epochs factor out of [0.1, 10].
     """
     ladder_rungs = list(ladder.rungs.order_by("order"))
     errors: dict[str, list[str]] = {}
     folds = project.label_check_folds if folds is None else folds
-    if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= MAX_FOLDS:
-        errors["folds"] = [f"folds: {folds!r} is not a whole number from 2 to {MAX_FOLDS}"]
+    if isinstance(folds, bool) or not isinstance(folds, int) or not MIN_FOLDS <= folds <= MAX_FOLDS:
+        errors["folds"] = [f"folds: {folds!r} is not a whole number from {MIN_FOLDS} to {MAX_FOLDS}"]
     by_name = {rung.name: rung for rung in ladder_rungs}
     if rungs is None:
         names = [rung.name for rung in judging_rungs_default(ladder_rungs)]
@@ -73,9 +75,9 @@ def label_check_config(
         isinstance(factor, bool)
         or not isinstance(factor, (int, float))
         or not math.isfinite(factor)
-        or not 0 < factor <= MAX_EPOCHS_FACTOR
+        or not MIN_EPOCHS_FACTOR <= factor <= MAX_EPOCHS_FACTOR
     ):
-        errors["epochs_factor"] = [f"epochs_factor: {factor!r} is out of range; allowed: (0, {MAX_EPOCHS_FACTOR:g}]"]
+        errors["epochs_factor"] = [f"epochs_factor: {factor!r} is out of range; allowed: [{MIN_EPOCHS_FACTOR:g}, {MAX_EPOCHS_FACTOR:g}]"]
     if errors:
         raise ValidationError(errors)
     return {"folds": folds, "rungs": names, "epochs_factor": float(factor)}
