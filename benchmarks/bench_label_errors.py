@@ -23,6 +23,7 @@ least as good as cleanlab alone on every pattern; the careless annotator
 first in the per-annotator table. Runs on a throwaway SQLite database.
 
     .venv/bin/python benchmarks/bench_label_errors.py [--items 800] [--pretrain-steps 200] [--seed 0]
+        [--sizes cpu-s cpu-m] [--patterns 1 2 3]
 """
 
 import argparse
@@ -139,6 +140,13 @@ def main() -> None:
     parser.add_argument("--pretrain-steps", type=int, default=200)
     parser.add_argument("--epochs-factor", type=float, default=2.0)
     parser.add_argument(
+        "--sizes", nargs="+", default=["cpu-s", "cpu-m"],
+        help="the ladder's rungs, all of them judges (the demo ladder's own judges: cpu-m cpu-l)",
+    )
+    parser.add_argument("--patterns", nargs="+", type=int, choices=range(1, len(PATTERNS) + 1),
+                        default=list(range(1, len(PATTERNS) + 1)),
+                        help="which patterns to run: 1 uniform, 2 class-conditional, 3 careless annotator")
+    parser.add_argument(
         "--seed", type=int, default=0,
         help="draws the corpus, the ladder and the labellers from another seed (0: the figures recorded first)",
     )
@@ -146,8 +154,9 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     corpus = Path(os.environ["LADDERLAB_VAR_DIR"]) / "corpus.jsonl"
     write_jsonl(path=corpus, messages=args.messages, seed=args.seed)
+    patterns = [PATTERNS[number - 1] for number in sorted(set(args.patterns))]
     projects = []
-    for pattern in PATTERNS:
+    for pattern in patterns:
         project = annotation_services.project_create(name=pattern)
         project.shuffle_options = False  # as the demo: tiny models learn the task in a fixed option order
         project.label_check = Project.LABEL_CHECK_ON_REQUEST
@@ -158,12 +167,14 @@ def main() -> None:
     started = time.monotonic()
     rungs = build_demo_ladder(
         texts=pretraining_texts(project=projects[0]), output_dir=Path(os.environ["LADDERLAB_VAR_DIR"]) / "ladder",
-        sizes=["cpu-s", "cpu-m"], seed=args.seed, pretrain_steps=args.pretrain_steps,
+        sizes=args.sizes, seed=args.seed, pretrain_steps=args.pretrain_steps,
     )
     ladder = training_services.ladder_register(name="demo", rungs=rungs, projects=projects)
-    print(f"ladder cpu-s, cpu-m built in {time.monotonic() - started:.0f} s; {args.items} items a batch")
+    print(f"ladder {', '.join(args.sizes)} built in {time.monotonic() - started:.0f} s; {args.items} items a batch")
     rows = []
-    for seed, (pattern, project) in enumerate(zip(PATTERNS, projects), start=1 + len(PATTERNS) * args.seed):
+    for pattern, project in zip(patterns, projects):
+        # Each pattern keeps its own draw whichever others run beside it.
+        seed = 1 + PATTERNS.index(pattern) + len(PATTERNS) * args.seed
         batch = labelled_batch(project, pattern, args.items, seed)
         run = Run.objects.get(batch=batch, ladder=ladder)
         run_seconds = execute(run)
@@ -173,7 +184,7 @@ def main() -> None:
         eval_wrong = {item for item in wrong if BatchItem.objects.get(batch=batch, item_id=item).split == "eval"}
         eval_only = [suspect["item_id"] for suspect in run.verdict.suspects]
 
-        checking = training_services.label_check_request(run=run, epochs_factor=args.epochs_factor)
+        checking = training_services.label_check_request(run=run, rungs=args.sizes, epochs_factor=args.epochs_factor)
         check_seconds = execute(checking)
         arrays = label_check_arrays(run=checking)
         pooled = arrays["probabilities"].mean(axis=0)
@@ -211,10 +222,14 @@ def main() -> None:
         print(f"  {pattern:<24} ladder-aware P {ladder_p:.2f} R {ladder_r:.2f} | cleanlab alone P {alone_p:.2f} | "
               f"dynamics P {figures['dynamics'][0]:.2f} | dynamics+oof P {figures['dynamics+oof'][0]:.2f} | "
               f"eval-only P {figures['eval-only'][0]:.2f} R {figures['eval-only'][1]:.2f} | first annotator {first}")
-    uniform = rows[0][4]["ladder-aware"]
-    print(f"target: uniform 30% precision >= {TARGET} at recall >= {TARGET}: "
-          f"{'met' if min(uniform) >= TARGET else 'missed'} ({uniform[0]:.2f} / {uniform[1]:.2f}); "
-          f"careless annotator first: {'yes' if rows[2][5] == 'annotator-3' else 'no'} ({rows[2][5]})")
+    by_pattern = {row[0]: row for row in rows}
+    if PATTERNS[0] in by_pattern:
+        uniform = by_pattern[PATTERNS[0]][4]["ladder-aware"]
+        print(f"target: uniform 30% precision >= {TARGET} at recall >= {TARGET}: "
+              f"{'met' if min(uniform) >= TARGET else 'missed'} ({uniform[0]:.2f} / {uniform[1]:.2f})")
+    if PATTERNS[2] in by_pattern:
+        first = by_pattern[PATTERNS[2]][5]
+        print(f"target: careless annotator first: {'yes' if first == 'annotator-3' else 'no'} ({first})")
 
 
 if __name__ == "__main__":
