@@ -238,6 +238,26 @@ def judge_weights(probabilities: np.ndarray, label_index: np.ndarray) -> np.ndar
     return weights / weights.sum()
 
 
+def prior_matched(probabilities: np.ndarray, label_index: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Each judge's probabilities with its lean toward some option taken out: every labelled
+    option's probability is scaled by how often the labels give it over how often the judge does
+    (the mean of its probabilities), and each row renormalised. One step of the prior correction
+    of Saerens et al. (2002), with the labels' frequencies as the prior.
+
+    A judge that collapses toward the commoner answer (it happens to small judges trained on
+    noisy labels) would otherwise contradict only the labels of the other option, and a review
+    of its queue would fix errors one way only. A judge whose answers already follow the
+    labels' frequencies is left nearly as it was.
+    """
+    counts = np.bincount(label_index[known], minlength=probabilities.shape[2])
+    labelled = np.flatnonzero(counts)
+    prior = counts[labelled] / counts.sum()
+    adjusted = probabilities.copy()
+    for judge in adjusted:
+        judge[:, labelled] *= prior / np.clip(judge[known][:, labelled].mean(axis=0), 1e-12, None)
+    return adjusted / np.clip(adjusted.sum(axis=2, keepdims=True), 1e-12, None)
+
+
 def annotator_rates(annotators: Sequence, disagrees: np.ndarray) -> np.ndarray | None:
     """Per item, its annotator's share of labels the judges disagree with; None unless the
     annotators' shares differ beyond chance (chi-squared test of independence)."""
@@ -254,6 +274,30 @@ def annotator_rates(annotators: Sequence, disagrees: np.ndarray) -> np.ndarray |
         return None
     rates = {name: row[0] / row.sum() for name, row in zip(distinct, table)}
     return np.array([rates[name] for name in names], dtype=float)
+
+
+def _label_positions(labels: Sequence, classes: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """Which labels are among `classes`, and each label's position there (0 for the others)."""
+    index = {value: position for position, value in enumerate(classes)}
+    known = np.array([label in index for label in labels], dtype=bool)
+    return known, np.array([index.get(label, 0) for label in labels], dtype=int)
+
+
+def _judged(probabilities: np.ndarray, label_index: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The judges' prior-matched probabilities, and their pool weighted by `judge_weights`."""
+    probabilities = prior_matched(probabilities, label_index, known)
+    weights = judge_weights(probabilities[:, known], label_index[known])
+    return probabilities, np.tensordot(weights, probabilities, axes=1)
+
+
+def ladder_answers(labels: Sequence, classes: Sequence, probabilities: np.ndarray) -> list:
+    """Each item's answer from the judges' pool, weighed as `label_issues` weighs them."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    known, label_index = _label_positions(labels, classes)
+    if not known.any():
+        return [_plain(classes[best]) for best in probabilities.mean(axis=0).argmax(axis=1)]
+    _, pooled = _judged(probabilities, label_index, known)
+    return [_plain(classes[best]) for best in pooled.argmax(axis=1)]
 
 
 def label_issues(
@@ -274,8 +318,12 @@ def label_issues(
     mean probabilities) flags it, or when every judge's best answer is one
     and the same other option; or, as "ambiguous", when the label's
     probability falls as the judges grow and the largest leans against it.
-    from an item's label. Labels that are not among `classes` are never issues.
+    Labels that are not among `classes` are never issues.
 
+    Each judge's probabilities are first matched to the labels' frequencies
+    (`prior_matched`), so a judge that leans toward one option does not
+    fill the queue with the other option's labels; everything below, the
+    probabilities each issue shows included, uses the matched ones.
     The judges are pooled by `judge_weights`, so a rung that learned nothing
     does not dilute one that did. With `annotators` (who gave each label),
     an annotator whose labels the judges contradict more often than the
@@ -290,15 +338,12 @@ def label_issues(
         raise ValueError(f"labels: {len(labels)} labels and {len(item_ids)} ids for {n_items} items")
     if len(names) != judges or len(classes) != n_classes:
         raise ValueError(f"probabilities: shape {probabilities.shape} for {len(names)} judges, {len(classes)} classes")
-    index = {value: position for position, value in enumerate(classes)}
-    known = np.array([label in index for label in labels], dtype=bool)
-    label_index = np.array([index.get(label, 0) for label in labels])
+    known, label_index = _label_positions(labels, classes)
     # cleanlab estimates a noise rate per labelled class: classes nobody labelled have no column.
     labelled = sorted(set(label_index[known]))
     if not labelled or n_items == 0:
         return []
-    weights = judge_weights(probabilities[:, known], label_index[known])
-    pooled_all = np.tensordot(weights, probabilities, axes=1)
+    probabilities, pooled_all = _judged(probabilities, label_index, known)
     pooled = pooled_all[:, labelled]
     pooled = pooled / np.clip(pooled.sum(axis=1, keepdims=True), 1e-12, None)
     compact = {original: position for position, original in enumerate(labelled)}

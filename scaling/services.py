@@ -170,10 +170,9 @@ def batch_suspects(*, run: Run) -> dict | None:
         {**issue.to_dict(), "split": arrays["splits"][issue.item_id], "annotator": arrays["annotators"][issue.item_id]}
         for issue in issues
     ]
-    pooled_best = arrays["probabilities"].mean(axis=0).argmax(axis=1)
+    answers = diagnostics.ladder_answers(arrays["labels"], arrays["classes"], arrays["probabilities"])
     agrees = {
-        item_id: arrays["classes"][best] == label
-        for item_id, label, best in zip(arrays["item_ids"], arrays["labels"], pooled_best)
+        item_id: answer == label for item_id, label, answer in zip(arrays["item_ids"], arrays["labels"], answers)
     }
     by_annotator: dict[str, dict] = {}
     for item_id, annotator in arrays["annotators"].items():
@@ -187,7 +186,7 @@ def batch_suspects(*, run: Run) -> dict | None:
     annotators = sorted(by_annotator.values(), key=lambda entry: (-entry["suspects"], entry["annotator"]))
     for entry in annotators:
         entry["suspect_share"] = entry["suspects"] / entry["labels"] if entry["labels"] else 0.0
-        # How often the judges' pooled answer is the annotator's label.
+        # How often the judges' pooled answer, as the queue weighs them, is the annotator's label.
         entry["ladder_agreement"] = entry.pop("agreeing") / entry["labels"] if entry["labels"] else 0.0
     return {
         "suspects": suspects,

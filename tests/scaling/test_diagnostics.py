@@ -255,10 +255,11 @@ class TestLabelIssues:
 
         # Item 0: 0.9 at the small judge, 0.6 in the middle, 0.35 at the large one.
         probabilities = np.array([[[0.9, 0.1, 0.0]], [[0.6, 0.4, 0.0]], [[0.35, 0.65, 0.0]]])
-        filler = np.tile(np.array([[[0.05, 0.95, 0.0]]]), (3, 30, 1))
+        # Thirty items of both options that every judge gets right.
+        filler = np.tile(np.array([[[0.05, 0.95, 0.0]] * 15 + [[0.95, 0.05, 0.0]] * 15]), (3, 1, 1))
         issues = label_issues(
-            list(range(31)), ["yes"] + ["no"] * 30, self.CLASSES, np.concatenate([probabilities, filler], axis=1),
-            ["s", "m", "l"],
+            list(range(31)), ["yes"] + ["no"] * 15 + ["yes"] * 15, self.CLASSES,
+            np.concatenate([probabilities, filler], axis=1), ["s", "m", "l"],
         )
         assert [(issue.item_id, issue.kind) for issue in issues] == [(0, AMBIGUOUS)]
         assert "check the guideline" in issues[0].reason
@@ -300,6 +301,31 @@ class TestLabelIssues:
             issue.item_id for issue in label_issues(list(range(600)), [self.CLASSES[g] for g in gold], self.CLASSES,
                                                     probabilities, ["m", "l"])
         ]
+
+    def test_judges_that_lean_toward_one_option_still_find_wrong_labels_of_both(self):
+        from scaling.diagnostics import label_issues
+
+        # Judges that rank items rightly but answer "no" to nearly everything, as small rungs
+        # trained on noisy labels do: raw, they contradict every "yes" label and no "no" label.
+        rng = np.random.default_rng(5)
+        gold = rng.integers(0, 2, 600)
+        labels = gold.copy()
+        planted = rng.choice(600, 180, replace=False)
+        labels[planted] = 1 - labels[planted]
+        probabilities = np.zeros((2, 600, 3))
+        for judge in range(2):
+            yes = np.clip(np.where(gold == 0, 0.4, 0.1) + rng.normal(0, 0.05, 600), 0.01, 0.6)
+            probabilities[judge, :, 0] = yes
+            probabilities[judge, :, 1] = 0.98 - yes
+            probabilities[judge, :, 2] = 0.02
+        issues = label_issues(list(range(600)), [self.CLASSES[label] for label in labels], self.CLASSES,
+                              probabilities, ["m", "l"])
+        top = {issue.item_id for issue in issues[:180]}
+        for wrong_as in (0, 1):
+            wrong = {int(item) for item in planted if labels[item] == wrong_as}
+            assert len(top & wrong) >= 0.8 * len(wrong), self.CLASSES[wrong_as]
+        # The ladder's answer for a "no" label it holds wrong is "yes", though every judge's best guess was "no".
+        assert [issue.answer for issue in issues[:180]].count("yes") >= 60
 
     def test_a_judge_that_learned_nothing_does_not_dilute_the_pool(self):
         from scaling.diagnostics import judge_weights
