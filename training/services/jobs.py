@@ -40,7 +40,9 @@ def rung_job_claim(*, job_id: int) -> RungJob | None:
     attempt number the claim gets is the job's fencing token.
     """
     with transaction.atomic():
-        job = RungJob.objects.select_for_update().select_related("rung", "run").filter(pk=job_id).first()
+        # The job's row only: with its run's row too, a claim (job, then run) and run_cancel
+        # (run, then its jobs) could each wait on the other.
+        job = RungJob.objects.select_for_update(of=("self",)).select_related("rung", "run").filter(pk=job_id).first()
         if job is None or job.is_final:
             return None
         if (
